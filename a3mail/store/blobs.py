@@ -1,0 +1,231 @@
+"""Message files on disk, in maildir layout under ``<data_dir>/mail``.
+
+Layout (every name generated here; nothing comes from an address or a mailbox name)::
+
+    mail/tmp/<unique>                       incoming files being written
+    mail/<shard>/<account id>/<mailbox id>/new/<unique>   delivered messages
+    mail/<shard>/<account id>/<mailbox id>/cur/<unique>   appended / copied messages
+
+A message is written once under ``tmp/`` and fsynced, then hard-linked into each
+recipient's mailbox directory, and the directories are fsynced.  The functions here are
+blocking; the store runs them in a worker thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import attrs
+
+_counter = itertools.count()
+_counter_lock = threading.Lock()
+
+
+def unique_name() -> str:
+    """A maildir-style unique file name: time, microseconds, pid, counter, host."""
+    now = time.time()
+    with _counter_lock:
+        n = next(_counter)
+    host = socket.gethostname().replace("/", "\\057").replace(":", "\\072") or "localhost"
+    return f"{int(now)}.M{int(now % 1 * 1_000_000)}P{os.getpid()}Q{n}.{host}"
+
+
+@attrs.frozen
+class IncomingBlob:
+    """A complete, fsynced message file under ``mail/tmp``, not yet in any mailbox."""
+
+    path: Path
+    size: int
+
+
+class BlobWriter:
+    """Streams one incoming message into ``mail/tmp``; :meth:`finish` makes it durable."""
+
+    def __init__(self, path: Path, fsync: bool) -> None:
+        self.path = path
+        self.size = 0
+        self._fsync = fsync
+        self._file: BinaryIO | None = open(path, "xb")  # noqa: SIM115 - closed in finish/abort
+
+    def write(self, data: bytes) -> None:
+        """Append bytes to the file."""
+        assert self._file is not None, "writer already finished"
+        self._file.write(data)
+        self.size += len(data)
+
+    def finish(self) -> IncomingBlob:
+        """Flush and fsync the file and return it as an :class:`IncomingBlob` (blocking)."""
+        assert self._file is not None, "writer already finished"
+        f, self._file = self._file, None
+        try:
+            f.flush()
+            if self._fsync:
+                os.fsync(f.fileno())
+        finally:
+            f.close()
+        return IncomingBlob(self.path, self.size)
+
+    def abort(self) -> None:
+        """Close and remove the partial file."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self.path.unlink(missing_ok=True)
+
+
+class BlobStore:
+    """The maildir tree of one data directory."""
+
+    def __init__(self, data_dir: Path, fsync: bool = True) -> None:
+        self.data_dir = data_dir
+        self.root = data_dir / "mail"
+        self.tmp = self.root / "tmp"
+        self.fsync = fsync
+
+    def prepare(self) -> None:
+        """Create ``mail/`` and ``mail/tmp`` (mode 0700)."""
+        self.tmp.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.root, 0o700)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def writer(self) -> BlobWriter:
+        """A new writer for an incoming message."""
+        return BlobWriter(self.tmp / unique_name(), self.fsync)
+
+    def write_bytes(self, data: bytes) -> IncomingBlob:
+        """Write a complete message from memory (blocking)."""
+        writer = self.writer()
+        try:
+            writer.write(data)
+            return writer.finish()
+        except BaseException:
+            writer.abort()
+            raise
+
+    @staticmethod
+    def account_dir(account_id: int) -> str:
+        """The account's directory, relative to the data dir."""
+        return f"mail/{account_id % 256:02x}/{account_id}"
+
+    def mailbox_dir(self, account_id: int, mailbox_id: int, sub: str) -> str:
+        """A mailbox's ``new`` or ``cur`` directory, relative to the data dir."""
+        assert sub in ("new", "cur")
+        return f"{self.account_dir(account_id)}/{mailbox_id}/{sub}"
+
+    def link(self, source: Path, account_id: int, mailbox_id: int, sub: str) -> str:
+        """Hard-link *source* into a mailbox directory; return the new relative path.
+
+        The directory is not fsynced here: call :meth:`sync_dirs` once for a batch.
+        """
+        rel_dir = self.mailbox_dir(account_id, mailbox_id, sub)
+        directory = self.data_dir / rel_dir
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        name = unique_name()
+        os.link(source, directory / name)
+        return f"{rel_dir}/{name}"
+
+    def sync_dirs(self, rel_paths: Iterable[str]) -> None:
+        """fsync the directories holding *rel_paths* (each once)."""
+        if not self.fsync:
+            return
+        for directory in sorted({str((self.data_dir / p).parent) for p in rel_paths}):
+            fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    # -- reading and removing --------------------------------------------------------------
+
+    def path(self, rel_path: str) -> Path:
+        """The absolute path of a stored message (refuses anything outside ``mail/``)."""
+        full = (self.data_dir / rel_path).resolve()
+        if not full.is_relative_to(self.root.resolve()):
+            raise ValueError(f"blob path outside the mail directory: {rel_path!r}")
+        return full
+
+    def open(self, rel_path: str) -> BinaryIO:
+        """Open a stored message for binary reading."""
+        return open(self.path(rel_path), "rb")
+
+    def read(self, rel_path: str) -> bytes:
+        """The exact stored bytes of a message."""
+        with self.open(rel_path) as f:
+            return f.read()
+
+    def remove(self, rel_paths: Iterable[str]) -> None:
+        """Unlink stored messages (missing files are ignored)."""
+        for rel in rel_paths:
+            self.path(rel).unlink(missing_ok=True)
+
+    def remove_paths(self, paths: Iterable[Path]) -> None:
+        """Unlink absolute paths (missing files are ignored)."""
+        for path in paths:
+            path.unlink(missing_ok=True)
+
+    def remove_incoming(self, path: Path) -> None:
+        """Remove a file from ``mail/tmp`` once it has been linked everywhere it goes."""
+        if path.parent.resolve() != self.tmp.resolve():
+            raise ValueError(f"not an incoming file: {path}")
+        path.unlink(missing_ok=True)
+
+    def remove_account(self, account_id: int) -> None:
+        """Remove an account's whole directory tree."""
+        _rmtree(self.data_dir / self.account_dir(account_id))
+
+    # -- sweeping ----------------------------------------------------------------------------
+
+    def tmp_files(self) -> Iterator[Path]:
+        """Files under ``mail/tmp``."""
+        if self.tmp.is_dir():
+            yield from (p for p in self.tmp.iterdir() if p.is_file())
+
+    def account_ids_on_disk(self) -> Iterator[int]:
+        """The account ids that have a directory under ``mail/``."""
+        if not self.root.is_dir():
+            return
+        for shard in self.root.iterdir():
+            if shard.name == "tmp" or not shard.is_dir():
+                continue
+            for entry in shard.iterdir():
+                if entry.is_dir() and entry.name.isdigit():
+                    yield int(entry.name)
+
+    def account_files(self, account_id: int) -> Iterator[str]:
+        """Relative paths of every message file in an account's directory."""
+        base = self.data_dir / self.account_dir(account_id)
+        if not base.is_dir():
+            return
+        for mailbox in base.iterdir():
+            for sub in ("new", "cur"):
+                directory = mailbox / sub
+                if directory.is_dir():
+                    for f in directory.iterdir():
+                        yield f"{self.account_dir(account_id)}/{mailbox.name}/{sub}/{f.name}"
+
+    def age(self, rel_or_abs: str | Path) -> float:
+        """Seconds since the file was last modified (0 if it vanished)."""
+        path = rel_or_abs if isinstance(rel_or_abs, Path) else self.data_dir / rel_or_abs
+        try:
+            return max(0.0, time.time() - path.stat().st_mtime)
+        except FileNotFoundError:
+            return 0.0
+
+
+def _rmtree(path: Path) -> None:
+    if not path.exists():
+        return
+    for root, dirs, files in os.walk(path, topdown=False):
+        for name in files:
+            os.unlink(os.path.join(root, name))
+        for name in dirs:
+            os.rmdir(os.path.join(root, name))
+    os.rmdir(path)

@@ -1,0 +1,609 @@
+"""Messages: delivery, append, copy, move, flags, expunge, and reading them back.
+
+Every change allocates UIDs and MODSEQs from the mailbox row (locked for the transaction),
+keeps the mailbox and account counters, and publishes an event, all in ONE transaction.
+Files are linked into place before the commit and removed only after it, so a crash at
+any moment leaves either an orphan file (swept at start-up) or a committed message whose
+file exists: nothing acknowledged is ever lost.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, BinaryIO
+
+from a3mail.store import events
+from a3mail.store.accounts import resolve_address
+from a3mail.store.blobs import IncomingBlob
+from a3mail.store.context import StoreContext, fetchall, fetchone
+from a3mail.store.db import deferred
+from a3mail.store.index import INDEX_COLUMNS, index_values
+from a3mail.store.mailboxes import get_mailbox, get_mailbox_by_id
+from a3mail.store.names import INBOX, normalize_address, normalize_mailbox
+from a3mail.store.records import (
+    CopyResult,
+    DeliveryResult,
+    DeliveryStatus,
+    Flag,
+    FlagChange,
+    Mailbox,
+    MessageContent,
+    MessageInfo,
+    NotFound,
+    OverQuota,
+    build,
+    split_flags,
+)
+
+_INFO_COLUMNS = (
+    "id, mailbox_id, account_id, uid, modseq, flags, keywords, internal_date, size, blob_path,"
+    " header_size, sent_date, subject, from_addr, to_addr, message_id, has_attachments,"
+    " verification_code, preview"
+)
+_INSERT = (
+    "INSERT INTO messages (mailbox_id, account_id, uid, modseq, flags, keywords, internal_date,"
+    f" size, blob_path, {', '.join(INDEX_COLUMNS)}) VALUES ("
+    + ", ".join(["%s"] * (9 + len(INDEX_COLUMNS)))
+    + ")"
+)
+
+
+class Messages:
+    """Message operations.  Every call names the account: no cross-account access."""
+
+    def __init__(self, ctx: StoreContext) -> None:
+        self.ctx = ctx
+
+    # -- delivery and append -----------------------------------------------------------------
+
+    @deferred
+    async def deliver(
+        self,
+        blob: IncomingBlob,
+        recipients: Sequence[str],
+        *,
+        parsed: Mapping[str, Any] | None = None,
+        mailbox: str = INBOX,
+        flags: Iterable[str] = (),
+        internal_date: datetime | None = None,
+        keep_source: bool = False,
+    ) -> list[DeliveryResult]:
+        """Deliver one fsynced message file to local recipients (addresses or aliases).
+
+        Each distinct account gets the message once, in *mailbox* if it has one, else its
+        INBOX.  The result is per recipient; ``DELIVERED`` is reported only after commit.
+        The source file under ``mail/tmp`` is removed afterwards unless *keep_source*.
+        """
+        bits, keywords = split_flags(flags)
+        values = index_values(parsed)
+        linked: list[str] = []
+        try:
+            async with self.ctx.db.transaction() as conn:
+                targets = await _resolve_all(conn, recipients)
+                account_ids = sorted({a for ids in targets.values() for a in ids})
+                outcome = await _check_accounts(conn, account_ids, blob.size)
+                delivered = [a for a in account_ids if outcome[a] is DeliveryStatus.DELIVERED]
+                placed: dict[int, tuple[int, int]] = {}
+                rows = []
+                for account_id in delivered:
+                    box = await _allocate(conn, account_id, mailbox, 1, blob.size, bits)
+                    placed[account_id] = (box["id"], box["first_uid"])
+                    rows.append((account_id, box))
+                linked = await self.ctx.in_thread(
+                    self._link_all, blob.path, [(a, box["id"]) for a, box in rows], "new"
+                )
+                for (account_id, box), path in zip(rows, linked):
+                    await conn.execute(
+                        _INSERT,
+                        (
+                            box["id"],
+                            account_id,
+                            box["first_uid"],
+                            box["modseq"],
+                            bits,
+                            list(keywords),
+                            internal_date or _now(),
+                            blob.size,
+                            path,
+                            *values.values(),
+                        ),
+                    )
+                    await _add_usage(conn, account_id, blob.size, 1)
+                    await self.ctx.publish(
+                        conn,
+                        events.MESSAGE_ADDED,
+                        account_id=account_id,
+                        mailbox_id=box["id"],
+                        uid=box["first_uid"],
+                        modseq=box["modseq"],
+                    )
+        except BaseException:
+            await self.ctx.in_thread(self.ctx.blobs.remove, linked)
+            raise
+        if not keep_source:
+            await self.ctx.in_thread(self.ctx.blobs.remove_incoming, blob.path)
+        return [_result(r, targets[r], outcome, placed) for r in recipients]
+
+    def _link_all(self, source: Any, places: list[tuple[int, int]], sub: str) -> list[str]:
+        paths: list[str] = []
+        try:
+            for account_id, mailbox_id in places:
+                paths.append(self.ctx.blobs.link(source, account_id, mailbox_id, sub))
+            self.ctx.blobs.sync_dirs(paths)
+        except BaseException:
+            self.ctx.blobs.remove(paths)
+            raise
+        return paths
+
+    @deferred
+    async def append(
+        self,
+        account_id: int,
+        mailbox: str,
+        blob: IncomingBlob,
+        *,
+        parsed: Mapping[str, Any] | None = None,
+        flags: Iterable[str] = (),
+        internal_date: datetime | None = None,
+    ) -> tuple[Mailbox, int]:
+        """Append a message to an existing mailbox; returns the mailbox and the new UID.
+
+        :class:`NotFound` if the mailbox does not exist, :class:`OverQuota` past the quota.
+        """
+        bits, keywords = split_flags(flags)
+        values = index_values(parsed)
+        linked: list[str] = []
+        try:
+            async with self.ctx.db.transaction() as conn:
+                outcome = await _check_accounts(conn, [account_id], blob.size)
+                if outcome.get(account_id) is DeliveryStatus.OVER_QUOTA:
+                    raise OverQuota("mailbox quota exceeded")
+                if account_id not in outcome:
+                    raise NotFound("no such account")
+                target = await get_mailbox(conn, account_id, mailbox)
+                box = await _allocate_in(conn, target.id, 1, blob.size, bits)
+                linked = await self.ctx.in_thread(
+                    self._link_all, blob.path, [(account_id, target.id)], "cur"
+                )
+                await conn.execute(
+                    _INSERT,
+                    (
+                        target.id,
+                        account_id,
+                        box["first_uid"],
+                        box["modseq"],
+                        bits,
+                        list(keywords),
+                        internal_date or _now(),
+                        blob.size,
+                        linked[0],
+                        *values.values(),
+                    ),
+                )
+                await _add_usage(conn, account_id, blob.size, 1)
+                await self.ctx.publish(
+                    conn,
+                    events.MESSAGE_ADDED,
+                    account_id=account_id,
+                    mailbox_id=target.id,
+                    uid=box["first_uid"],
+                    modseq=box["modseq"],
+                )
+                result = await get_mailbox_by_id(conn, account_id, target.id)
+        except BaseException:
+            await self.ctx.in_thread(self.ctx.blobs.remove, linked)
+            raise
+        await self.ctx.in_thread(self.ctx.blobs.remove_incoming, blob.path)
+        return result, int(box["first_uid"])
+
+    # -- copy and move -----------------------------------------------------------------------
+
+    @deferred
+    async def copy(
+        self,
+        account_id: int,
+        source_mailbox_id: int,
+        uids: Sequence[int],
+        dest: str,
+        *,
+        move: bool = False,
+    ) -> CopyResult:
+        """Copy (or move) messages to another mailbox of the same account, in UID order.
+
+        Flags and internal dates are kept; new UIDs are allocated in the destination.
+        """
+        linked: list[str] = []
+        removed: list[str] = []
+        try:
+            async with self.ctx.db.transaction() as conn:
+                await _lock_account_row(conn, account_id)
+                source = await get_mailbox_by_id(conn, account_id, source_mailbox_id, lock=True)
+                target = await get_mailbox(conn, account_id, dest)
+                rows = await fetchall(
+                    conn,
+                    "SELECT * FROM messages WHERE mailbox_id = %s AND uid = ANY(%s)"
+                    " ORDER BY uid FOR UPDATE",
+                    (source.id, list(uids)),
+                )
+                if not rows:
+                    return CopyResult(target.uidvalidity, (), ())
+                size = sum(r["size"] for r in rows)
+                if not move:
+                    outcome = await _check_accounts(conn, [account_id], size)
+                    if outcome[account_id] is DeliveryStatus.OVER_QUOTA:
+                        raise OverQuota("mailbox quota exceeded")
+                unseen = sum(1 for r in rows if not r["flags"] & Flag.SEEN)
+                box = await _allocate_in(conn, target.id, len(rows), size, unseen=unseen)
+                linked = await self.ctx.in_thread(self._link_copies, account_id, target.id, rows)
+                new_uids = []
+                for i, (row, path) in enumerate(zip(rows, linked)):
+                    new_uid = box["first_uid"] + i
+                    new_uids.append(new_uid)
+                    copied = {k: row[k] for k in INDEX_COLUMNS}
+                    copied["parsed"] = _json_text(row["parsed"])
+                    await conn.execute(
+                        _INSERT,
+                        (
+                            target.id,
+                            account_id,
+                            new_uid,
+                            box["modseq"],
+                            row["flags"],
+                            row["keywords"],
+                            row["internal_date"],
+                            row["size"],
+                            path,
+                            *copied.values(),
+                        ),
+                    )
+                    await self.ctx.publish(
+                        conn,
+                        events.MESSAGE_ADDED,
+                        account_id=account_id,
+                        mailbox_id=target.id,
+                        uid=new_uid,
+                        modseq=box["modseq"],
+                    )
+                await _add_usage(conn, account_id, size, len(rows))
+                if move:
+                    removed = await _remove_rows(self.ctx, conn, account_id, source, rows)
+        except BaseException:
+            await self.ctx.in_thread(self.ctx.blobs.remove, linked)
+            raise
+        await self.ctx.in_thread(self.ctx.blobs.remove, removed)
+        return CopyResult(target.uidvalidity, tuple(r["uid"] for r in rows), tuple(new_uids))
+
+    def _link_copies(self, account_id: int, mailbox_id: int, rows: list[Any]) -> list[str]:
+        paths: list[str] = []
+        try:
+            for row in rows:
+                source = self.ctx.blobs.path(row["blob_path"])
+                paths.append(self.ctx.blobs.link(source, account_id, mailbox_id, "cur"))
+            self.ctx.blobs.sync_dirs(paths)
+        except BaseException:
+            self.ctx.blobs.remove(paths)
+            raise
+        return paths
+
+    # -- flags -------------------------------------------------------------------------------
+
+    @deferred
+    async def store_flags(
+        self,
+        account_id: int,
+        mailbox_id: int,
+        uids: Sequence[int],
+        mode: str,
+        flags: Iterable[str],
+        *,
+        unchanged_since: int | None = None,
+    ) -> tuple[list[FlagChange], list[int]]:
+        """Add (``+``), remove (``-``) or replace (``=``) flags of messages.
+
+        Returns the messages actually changed (new flags, new modseq) and, with
+        *unchanged_since* (CONDSTORE), the UIDs refused because they changed since.
+        """
+        if mode not in ("+", "-", "="):
+            raise ValueError(f"bad flag mode {mode!r}")
+        bits, keywords = split_flags(flags)
+        kw = sorted(keywords)
+        new_flags, new_keywords = {
+            "+": (
+                "m.flags | %(bits)s",
+                "ARRAY(SELECT DISTINCT k FROM unnest(m.keywords || %(kw)s::text[]) k ORDER BY k)",
+            ),
+            "-": (
+                "m.flags & ~%(bits)s",
+                "ARRAY(SELECT k FROM unnest(m.keywords) k WHERE k <> ALL(%(kw)s::text[])"
+                " ORDER BY k)",
+            ),
+            "=": ("%(bits)s", "%(kw)s::text[]"),
+        }[mode]
+        async with self.ctx.db.transaction() as conn:
+            mailbox = await get_mailbox_by_id(conn, account_id, mailbox_id, lock=True)
+            modseq = mailbox.highestmodseq + 1
+            params = {
+                "bits": bits,
+                "kw": kw,
+                "mailbox": mailbox.id,
+                "uids": list(uids),
+                "modseq": modseq,
+                "since": unchanged_since,
+            }
+            rows = await fetchall(
+                conn,
+                "WITH old AS (SELECT id, flags FROM messages WHERE mailbox_id = %(mailbox)s"
+                " AND uid = ANY(%(uids)s) FOR UPDATE)"
+                f" UPDATE messages m SET flags = {new_flags}, keywords = {new_keywords},"
+                " modseq = %(modseq)s FROM old WHERE m.id = old.id"
+                f" AND ({new_flags} <> m.flags OR {new_keywords} <> m.keywords)"
+                " AND (%(since)s::bigint IS NULL OR m.modseq <= %(since)s::bigint)"
+                " RETURNING m.uid, m.flags, m.keywords, m.modseq, old.flags AS old_flags",
+                params,
+            )
+            failed: list[int] = []
+            if unchanged_since is not None:
+                refused = await fetchall(
+                    conn,
+                    "SELECT uid FROM messages WHERE mailbox_id = %s AND uid = ANY(%s)"
+                    " AND modseq > %s AND modseq <> %s ORDER BY uid",
+                    (mailbox.id, list(uids), unchanged_since, modseq),
+                )
+                failed = [r["uid"] for r in refused]
+            if rows:
+                seen_delta = sum(
+                    (1 if r["flags"] & Flag.SEEN else 0) - (1 if r["old_flags"] & Flag.SEEN else 0)
+                    for r in rows
+                )
+                await conn.execute(
+                    "UPDATE mailboxes SET highestmodseq = %s, unseen_count = unseen_count - %s"
+                    " WHERE id = %s",
+                    (modseq, seen_delta, mailbox.id),
+                )
+                await self.ctx.publish(
+                    conn,
+                    events.FLAGS_CHANGED,
+                    account_id=account_id,
+                    mailbox_id=mailbox.id,
+                    modseq=modseq,
+                    uids=sorted(r["uid"] for r in rows),
+                )
+        changes = [
+            FlagChange(r["uid"], r["modseq"], r["flags"], tuple(r["keywords"]))
+            for r in sorted(rows, key=lambda r: r["uid"])
+        ]
+        return changes, failed
+
+    # -- expunge -------------------------------------------------------------------------
+
+    @deferred
+    async def expunge(
+        self,
+        account_id: int,
+        mailbox_id: int,
+        uids: Sequence[int] | None = None,
+        *,
+        only_deleted: bool = True,
+    ) -> list[int]:
+        """Remove messages: those flagged ``\\Deleted`` (limited to *uids* if given), or with
+        ``only_deleted=False`` exactly *uids*.  Returns the removed UIDs in order."""
+        async with self.ctx.db.transaction() as conn:
+            mailbox = await get_mailbox_by_id(conn, account_id, mailbox_id, lock=True)
+            query = "SELECT * FROM messages WHERE mailbox_id = %s"
+            params: list[Any] = [mailbox.id]
+            if only_deleted:
+                query += " AND flags & %s <> 0"
+                params.append(int(Flag.DELETED))
+            if uids is not None:
+                query += " AND uid = ANY(%s)"
+                params.append(list(uids))
+            rows = await fetchall(conn, query + " ORDER BY uid FOR UPDATE", params)
+            removed = await _remove_rows(self.ctx, conn, account_id, mailbox, rows) if rows else []
+        await self.ctx.in_thread(self.ctx.blobs.remove, removed)
+        return [r["uid"] for r in rows]
+
+    # -- reading -----------------------------------------------------------------------------
+
+    @deferred
+    async def list(
+        self,
+        account_id: int,
+        mailbox_id: int,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        newest_first: bool = False,
+        min_uid: int = 1,
+    ) -> builtins.list[MessageInfo]:
+        """Index entries of a mailbox in UID order (or newest first)."""
+        order = "DESC" if newest_first else "ASC"
+        rows = await self.ctx.db.fetchall(
+            f"SELECT {_INFO_COLUMNS} FROM messages WHERE account_id = %s AND mailbox_id = %s"
+            f" AND uid >= %s ORDER BY uid {order} LIMIT %s OFFSET %s",
+            (account_id, mailbox_id, min_uid, limit, offset),
+        )
+        return [build(MessageInfo, r) for r in rows]
+
+    @deferred
+    async def get(self, account_id: int, mailbox_id: int, uid: int) -> MessageContent:
+        """One message with its cached parse; :class:`NotFound` otherwise."""
+        row = await self.ctx.db.fetchone(
+            f"SELECT {_INFO_COLUMNS}, parsed, body_text, body_html FROM messages"
+            " WHERE account_id = %s AND mailbox_id = %s AND uid = %s",
+            (account_id, mailbox_id, uid),
+        )
+        if row is None:
+            raise NotFound("no such message")
+        return MessageContent(
+            build(MessageInfo, row), row["parsed"], row["body_text"], row["body_html"]
+        )
+
+    @deferred
+    async def expunged_since(
+        self, account_id: int, mailbox_id: int, modseq: int
+    ) -> builtins.list[int]:
+        """UIDs expunged from a mailbox after *modseq* (for QRESYNC)."""
+        rows = await self.ctx.db.fetchall(
+            "SELECT e.uid FROM expunged e JOIN mailboxes b ON b.id = e.mailbox_id"
+            " WHERE b.account_id = %s AND e.mailbox_id = %s AND e.modseq > %s ORDER BY e.uid",
+            (account_id, mailbox_id, modseq),
+        )
+        return [r["uid"] for r in rows]
+
+    def open(self, info: MessageInfo) -> BinaryIO:
+        """Open the stored bytes of a message for reading (the caller closes it)."""
+        return self.ctx.blobs.open(info.blob_path)
+
+    @deferred
+    async def read(self, info: MessageInfo) -> bytes:
+        """The exact stored bytes of a message (read in a worker thread)."""
+        return await self.ctx.in_thread(self.ctx.blobs.read, info.blob_path)
+
+
+# -- helpers used inside transactions --------------------------------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now().astimezone()
+
+
+def _json_text(value: Any) -> str:
+    import json
+
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+async def _resolve_all(conn: Any, recipients: Sequence[str]) -> dict[str, tuple[int, ...]]:
+    targets: dict[str, tuple[int, ...]] = {}
+    for recipient in recipients:
+        try:
+            address = normalize_address(recipient)
+        except Exception:
+            targets[recipient] = ()
+            continue
+        targets[recipient] = (await resolve_address(conn, address)).account_ids
+    return targets
+
+
+async def _check_accounts(
+    conn: Any, account_ids: Sequence[int], size: int
+) -> dict[int, DeliveryStatus]:
+    """Lock the accounts (in id order) and decide who can take *size* more bytes."""
+    rows = await fetchall(
+        conn,
+        "SELECT id, enabled, quota_bytes, used_bytes FROM accounts WHERE id = ANY(%s)"
+        " ORDER BY id FOR UPDATE",
+        (list(account_ids),),
+    )
+    outcome = {}
+    for r in rows:
+        if not r["enabled"]:
+            outcome[r["id"]] = DeliveryStatus.DISABLED
+        elif r["quota_bytes"] and r["used_bytes"] + size > r["quota_bytes"]:
+            outcome[r["id"]] = DeliveryStatus.OVER_QUOTA
+        else:
+            outcome[r["id"]] = DeliveryStatus.DELIVERED
+    return outcome
+
+
+async def _allocate(
+    conn: Any, account_id: int, mailbox: str, count: int, size: int, bits: int
+) -> dict[str, Any]:
+    """Allocate UIDs in the named mailbox, falling back to INBOX."""
+    name = normalize_mailbox(mailbox)
+    row = await fetchone(
+        conn,
+        "SELECT id FROM mailboxes WHERE account_id = %s AND name IN (%s, 'INBOX')"
+        " ORDER BY name = 'INBOX' LIMIT 1",
+        (account_id, name),
+    )
+    if row is None:
+        raise NotFound("the account has no INBOX")
+    unseen = 0 if bits & Flag.SEEN else count
+    return await _allocate_in(conn, row["id"], count, size, unseen=unseen)
+
+
+async def _allocate_in(
+    conn: Any, mailbox_id: int, count: int, size: int, bits: int = 0, *, unseen: int | None = None
+) -> dict[str, Any]:
+    """Reserve *count* UIDs and one new MODSEQ in a mailbox (locks its row)."""
+    if unseen is None:
+        unseen = 0 if bits & Flag.SEEN else count
+    row = await fetchone(
+        conn,
+        "UPDATE mailboxes SET uidnext = uidnext + %(n)s, highestmodseq = highestmodseq + 1,"
+        " message_count = message_count + %(n)s, unseen_count = unseen_count + %(unseen)s,"
+        " total_bytes = total_bytes + %(size)s WHERE id = %(id)s"
+        " RETURNING id, uidnext - %(n)s AS first_uid, highestmodseq AS modseq",
+        {"n": count, "unseen": unseen, "size": size, "id": mailbox_id},
+    )
+    assert row is not None
+    return dict(row)
+
+
+async def _add_usage(conn: Any, account_id: int, size: int, count: int) -> None:
+    await conn.execute(
+        "UPDATE accounts SET used_bytes = used_bytes + %s, message_count = message_count + %s"
+        " WHERE id = %s",
+        (size, count, account_id),
+    )
+
+
+async def _lock_account_row(conn: Any, account_id: int) -> None:
+    row = await fetchone(conn, "SELECT id FROM accounts WHERE id = %s FOR UPDATE", (account_id,))
+    if row is None:
+        raise NotFound("no such account")
+
+
+async def _remove_rows(
+    ctx: StoreContext, conn: Any, account_id: int, mailbox: Mailbox, rows: list[Any]
+) -> list[str]:
+    """Delete message rows, record them as expunged, fix the counters; return file paths."""
+    ids = [r["id"] for r in rows]
+    uids = [r["uid"] for r in rows]
+    size = sum(r["size"] for r in rows)
+    unseen = sum(1 for r in rows if not r["flags"] & Flag.SEEN)
+    bumped = await fetchone(
+        conn,
+        "UPDATE mailboxes SET highestmodseq = highestmodseq + 1,"
+        " message_count = message_count - %s, unseen_count = unseen_count - %s,"
+        " total_bytes = total_bytes - %s WHERE id = %s RETURNING highestmodseq",
+        (len(rows), unseen, size, mailbox.id),
+    )
+    modseq = bumped["highestmodseq"]
+    await conn.execute("DELETE FROM messages WHERE id = ANY(%s)", (ids,))
+    await conn.execute(
+        "INSERT INTO expunged (mailbox_id, uid, modseq)"
+        " SELECT %s, u, %s FROM unnest(%s::bigint[]) u"
+        " ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = EXCLUDED.modseq",
+        (mailbox.id, modseq, uids),
+    )
+    await _add_usage(conn, account_id, -size, -len(rows))
+    await ctx.publish(
+        conn,
+        events.EXPUNGED,
+        account_id=account_id,
+        mailbox_id=mailbox.id,
+        modseq=modseq,
+        uids=uids,
+    )
+    return [r["blob_path"] for r in rows]
+
+
+def _result(
+    recipient: str,
+    account_ids: tuple[int, ...],
+    outcome: dict[int, DeliveryStatus],
+    placed: dict[int, tuple[int, int]],
+) -> DeliveryResult:
+    if not account_ids:
+        return DeliveryResult(recipient, DeliveryStatus.UNKNOWN)
+    for account_id in account_ids:
+        if account_id in placed:
+            mailbox_id, uid = placed[account_id]
+            return DeliveryResult(recipient, DeliveryStatus.DELIVERED, account_id, mailbox_id, uid)
+    statuses = [outcome.get(a, DeliveryStatus.UNKNOWN) for a in account_ids]
+    status = DeliveryStatus.OVER_QUOTA if DeliveryStatus.OVER_QUOTA in statuses else statuses[0]
+    return DeliveryResult(recipient, status, account_ids[0])

@@ -1,0 +1,107 @@
+"""The store: one object giving the rest of a3mail every table group, the files and the bus."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from a3mail.store import migrate as migrations
+from a3mail.store.accounts import Accounts
+from a3mail.store.audit import AuditLog
+from a3mail.store.blobs import BlobStore, BlobWriter, IncomingBlob
+from a3mail.store.context import StoreContext
+from a3mail.store.db import Database, deferred
+from a3mail.store.domains import Domains
+from a3mail.store.events import EventBus, channel_for
+from a3mail.store.keys import ApiKeys
+from a3mail.store.mailboxes import Mailboxes
+from a3mail.store.messages import Messages
+from a3mail.store.sweep import SweepReport, sweep
+
+SERVER_APP_PREFIX = "a3mail-server:"
+
+
+def server_application_name() -> str:
+    """The PostgreSQL application_name of this server process (unique per process)."""
+    return f"{SERVER_APP_PREFIX}{socket.gethostname()}:{os.getpid()}"[:63]
+
+
+class Store:
+    """Domains, accounts, mailboxes, messages, API keys and the audit log over one database
+    and one data directory.  Every method returns a Deferred."""
+
+    def __init__(self, db: Database, data_dir: Path, *, fsync: bool = True) -> None:
+        self.db = db
+        self.blobs = BlobStore(data_dir, fsync=fsync)
+        self.ctx = StoreContext(db, self.blobs, channel_for(db.schema))
+        self.domains = Domains(self.ctx)
+        self.accounts = Accounts(self.ctx)
+        self.mailboxes = Mailboxes(self.ctx)
+        self.messages = Messages(self.ctx)
+        self.keys = ApiKeys(self.ctx)
+        self.audit = AuditLog(self.ctx)
+        self.events = EventBus(db, self.ctx.channel)
+
+    @deferred
+    async def open(self, *, migrate: bool = True, listen: bool = True) -> None:
+        """Connect, apply pending migrations, prepare the mail tree, start the event bus."""
+        await self.db.open()
+        try:
+            if migrate:
+                await migrations.migrate(self.db)
+            await self.ctx.in_thread(self.blobs.prepare)
+        except BaseException:
+            await self.db.close()
+            raise
+        if listen:
+            self.events.start()
+
+    @deferred
+    async def close(self) -> None:
+        """Stop the event bus and close the pool."""
+        await self.events.stop()
+        await self.db.close()
+
+    @deferred
+    async def migration_status(self) -> migrations.MigrationStatus:
+        """Applied and pending schema migrations."""
+        return await migrations.status(self.db)
+
+    @deferred
+    async def migrate(self) -> list[migrations.Migration]:
+        """Apply pending migrations; returns those applied."""
+        return await migrations.migrate(self.db)
+
+    @deferred
+    async def sweep(self, grace: float | None = None, default_grace: float = 900.0) -> SweepReport:
+        """Remove files written but never committed, and report rows whose file is missing.
+
+        With *grace* None: 0 when no other a3mail server is connected to the database,
+        else *default_grace* seconds (so files another process is delivering are spared).
+        """
+        if grace is None:
+            grace = default_grace if await self._other_servers() else 0.0
+        return await sweep(self.ctx, grace)
+
+    async def _other_servers(self) -> bool:
+        row = await self.db.fetchone(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name LIKE %s AND application_name <> %s",
+            (SERVER_APP_PREFIX + "%", self.db.application_name),
+        )
+        return bool(row and row["n"])
+
+    def writer(self) -> BlobWriter:
+        """A writer streaming a new incoming message into ``mail/tmp`` (see blobs)."""
+        return self.blobs.writer()
+
+    @deferred
+    async def finish_writer(self, writer: BlobWriter) -> IncomingBlob:
+        """fsync a streamed message in a worker thread and return it for delivery."""
+        return await self.ctx.in_thread(writer.finish)
+
+    @deferred
+    async def incoming(self, data: bytes) -> IncomingBlob:
+        """Write a complete message from memory into ``mail/tmp`` (fsynced)."""
+        return await self.ctx.in_thread(self.blobs.write_bytes, data)
