@@ -12,6 +12,7 @@ from twisted.internet import reactor
 from twisted.trial import unittest
 
 from a3mail.store import Database, Store
+from a3mail.store.db import deferred
 from tests.support import pg
 
 _migrated_schema: str | None = None
@@ -79,6 +80,10 @@ class StoreTestCase(unittest.TestCase):
             acquire_timeout=kwargs.pop("acquire_timeout", 5.0),
         )
         return Store(db, kwargs.pop("data_dir", self.data_dir), fsync=self.fsync)
+
+    def sql(self, query: str, params: Any = None) -> Any:
+        """Run one query on the store's pool (bridged to a Deferred); returns all rows."""
+        return deferred(self.store.db.fetchall)(query, params)
 
     async def make_account(self, address: str = "alice@example.com", **kwargs: Any) -> Any:
         """Create the domain (if needed) and an account."""
