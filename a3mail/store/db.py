@@ -39,6 +39,7 @@ class StoreUnavailable(StoreError):
 
     def __init__(self, reason: str = "database unavailable") -> None:
         super().__init__(f"temporary failure: {reason}")
+        self.reason = reason
 
 
 def deferred(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Deferred[T]]:
@@ -109,6 +110,14 @@ class Database:
 
     async def open(self, wait: bool = True) -> None:
         """Open the pool; with *wait*, fail with StoreUnavailable unless it connects in time."""
+        if wait:
+            try:  # one direct attempt first, for a precise reason when it fails
+                probe = await self.connect_direct()
+            except (psycopg.Error, OSError) as e:
+                reason = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
+                reason = reason[:300] or type(e).__name__
+                raise StoreUnavailable(f"cannot connect to the database: {reason}") from e
+            await probe.close()
         try:
             await self.pool.open(wait=wait, timeout=self.acquire_timeout)
         except PoolTimeout as e:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,14 @@ from tests.support import pg
 
 _migrated_schema: str | None = None
 _TABLES = (
-    "audit_log", "api_keys", "expunged", "messages", "mailboxes", "aliases", "accounts", "domains"
+    "audit_log",
+    "api_keys",
+    "expunged",
+    "messages",
+    "mailboxes",
+    "aliases",
+    "accounts",
+    "domains",
 )
 
 
@@ -90,8 +98,6 @@ class StoreTestCase(unittest.TestCase):
         domain = address.rpartition("@")[2]
         from a3mail.store.records import AlreadyExists
 
-        try:
+        with contextlib.suppress(AlreadyExists):
             await self.store.domains.add(domain)
-        except AlreadyExists:
-            pass
         return await self.store.accounts.add(address, **kwargs)

@@ -1,0 +1,161 @@
+"""The running a3mail: the store, then one listener per configured protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from twisted.application.service import MultiService, Service
+from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IStreamServerEndpoint
+from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
+
+from a3mail.listeners import IMPLICIT_TLS, PROTOCOL_FACTORIES, FactoryBuilder
+from a3mail.runtime import Runtime
+from a3mail.store.embedded import EmbeddedPostgres
+from a3mail.tls import wrap_server_factory
+
+log = Logger()
+
+EndpointFactory = Callable[[Any, str], IStreamServerEndpoint]
+
+
+class ListenerService(Service):
+    """Listens on one endpoint with one protocol factory; logs where it listens."""
+
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        endpoint: IStreamServerEndpoint,
+        factory: IProtocolFactory,
+        on_failure: Callable[[str], None],
+    ) -> None:
+        self.setName(name)
+        self.description = description
+        self.endpoint = endpoint
+        self.factory = factory
+        self.on_failure = on_failure
+        self.port: IListeningPort | None = None
+        self.listening: Deferred[IListeningPort] | None = None
+
+    def startService(self) -> None:
+        """Start listening."""
+        super().startService()
+        self.listening = self.endpoint.listen(self.factory)
+        self.listening.addCallbacks(self._listening, self._failed)
+
+    def _listening(self, port: IListeningPort) -> IListeningPort:
+        self.port = port
+        log.info(
+            "{name} listening on {description} ({address})",
+            name=self.name,
+            description=self.description,
+            address=_address(port),
+        )
+        return port
+
+    def _failed(self, failure: Any) -> None:
+        reason = str(failure.value).strip() or type(failure.value).__name__
+        self.on_failure(f"listeners.{self.name}: cannot listen on {self.description}: {reason}")
+
+    def stopService(self) -> Deferred[None] | None:
+        """Stop listening (open connections are not cut here)."""
+        super().stopService()
+        port, self.port = self.port, None
+        if port is not None:
+            return port.stopListening()  # type: ignore[no-any-return]
+        return None
+
+
+def _address(port: IListeningPort) -> str:
+    try:
+        host = port.getHost()
+    except Exception:
+        return "?"
+    return f"{getattr(host, 'host', host)}:{getattr(host, 'port', '')}".rstrip(":")
+
+
+class A3MailService(MultiService):
+    """Opens the store (sweeping leftovers), then starts a listener per configured protocol.
+
+    On shutdown: listeners stop, the store closes, the embedded PostgreSQL (if any) stops.
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        endpoint_factory: EndpointFactory,
+        embedded: EmbeddedPostgres | None = None,
+        protocols: Mapping[str, FactoryBuilder] | None = None,
+        stop_reactor: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.endpoint_factory = endpoint_factory
+        self.embedded = embedded
+        self.protocols = PROTOCOL_FACTORIES if protocols is None else protocols
+        self.stop_reactor = stop_reactor or self._stop_reactor
+        self.ready: Deferred[None] | None = None
+        self.failure: str | None = None
+
+    def startService(self) -> None:
+        """Open the store in the background, then start the listeners."""
+        Service.startService(self)
+        self.ready = Deferred.fromCoroutine(self._start())
+
+    async def _start(self) -> None:
+        store = self.runtime.store
+        config = self.runtime.config
+        try:
+            await store.open(migrate=True)  # a no-op unless built in a running reactor
+            await store.sweep(default_grace=config.store.orphan_grace)
+        except Exception as e:
+            self.fail(f"store: cannot open: {e}")
+            return
+        origin = "embedded" if self.embedded is not None else "external"
+        log.info(
+            "store ready: {origin} PostgreSQL, data in {data_dir}",
+            origin=origin,
+            data_dir=str(config.data_dir),
+        )
+        for name, description in config.listeners.items():
+            builder = self.protocols.get(name)
+            if builder is None:
+                continue
+            factory = builder(self.runtime)
+            if name in IMPLICIT_TLS:
+                factory = wrap_server_factory(factory, self.runtime.tls)
+            endpoint = self.endpoint_factory(self.runtime.reactor, description)
+            self.addService(ListenerService(name, description, endpoint, factory, self.fail))
+
+    def _stop_reactor(self) -> None:
+        reactor = self.runtime.reactor
+        if reactor.running:
+            reactor.stop()
+        else:
+            reactor.callWhenRunning(reactor.stop)
+
+    def fail(self, message: str) -> None:
+        """Report a fatal start-up problem in one line and stop the process."""
+        if self.failure is None:
+            self.failure = message
+            log.critical("a3mail cannot start: {message}", message=message)
+            self.stop_reactor()
+
+    def stopService(self) -> Deferred[Any]:
+        """Stop listeners, close the store, stop the embedded PostgreSQL."""
+        return Deferred.fromCoroutine(self._stop())
+
+    async def _stop(self) -> None:
+        await DeferredList([d for d in [MultiService.stopService(self)] if d is not None])
+        try:
+            await self.runtime.store.close()
+        except Exception:
+            log.failure("closing the store failed")
+        if self.embedded is not None:
+            reactor = self.runtime.reactor
+            await deferToThreadPool(reactor, reactor.getThreadPool(), self.embedded.stop)
+            log.info("embedded PostgreSQL stopped")
