@@ -23,7 +23,7 @@ _schemas: set[str] = set()
 
 def test_pgdata() -> Path:
     """Where the embedded test server keeps its data."""
-    default = Path("/tmp") / f"a3mail-test-pg-{os.getuid()}"  # noqa: S108
+    default = Path("/tmp") / f"a3mail-test-pg-{os.getuid()}"
     return Path(os.environ.get("A3MAIL_TEST_PGDATA") or default)
 
 
