@@ -9,14 +9,14 @@ from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IStreamServerEndpoint
 from twisted.internet.threads import deferToThreadPool
-from twisted.logger import Logger
 
 from a3mail.listeners import IMPLICIT_TLS, PROTOCOL_FACTORIES, FactoryBuilder
+from a3mail.logs import add_json_file, get_logger, set_level
 from a3mail.runtime import Runtime
 from a3mail.store.embedded import EmbeddedPostgres
 from a3mail.tls import wrap_server_factory
 
-log = Logger()
+log = get_logger(__name__)
 
 EndpointFactory = Callable[[Any, str], IStreamServerEndpoint]
 
@@ -100,10 +100,15 @@ class A3MailService(MultiService):
         self.stop_reactor = stop_reactor or self._stop_reactor
         self.ready: Deferred[None] | None = None
         self.failure: str | None = None
+        self._stop_json_log: Callable[[], None] | None = None
 
     def startService(self) -> None:
         """Open the store in the background, then start the listeners."""
         Service.startService(self)
+        logging = self.runtime.config.logging
+        set_level(logging.level)
+        if logging.json_file is not None:
+            self._stop_json_log = add_json_file(logging.json_file)
         self.ready = Deferred.fromCoroutine(self._start())
 
     async def _start(self) -> None:
@@ -159,3 +164,6 @@ class A3MailService(MultiService):
             reactor = self.runtime.reactor
             await deferToThreadPool(reactor, reactor.getThreadPool(), self.embedded.stop)
             log.info("embedded PostgreSQL stopped")
+        if self._stop_json_log is not None:
+            self._stop_json_log()
+            self._stop_json_log = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from twisted.application.service import IService
@@ -15,6 +16,7 @@ from zope.interface.verify import verifyObject
 
 from a3mail import config as config_module
 from a3mail import tap
+from a3mail.logs import set_level
 from a3mail.service import A3MailService
 from a3mail.tls import ServerTLS
 from tests.support import pg
@@ -105,6 +107,29 @@ class MakeServiceTests(unittest.TestCase):
         self.assertEqual(status.pending, ())
         messages = [e.get("log_format", "") for e in self.events]
         self.assertIn("{name} listening on {description} ({address})", messages)
+
+    async def run_with_logging(self, logging_section):
+        with self.config_file.open("a") as f:
+            f.write(f"[logging]\n{logging_section}")
+        service, _ = self.make()
+        self.addCleanup(set_level, "info")
+        service.startService()
+        await service.ready
+        await service.stopService()
+        return [e.get("log_format", "") for e in self.events]
+
+    async def test_logging_level_filters_a3mail_events(self):
+        messages = await self.run_with_logging('level = "warn"\n')
+        self.assertNotIn("{name} listening on {description} ({address})", messages)
+        self.assertNotIn("store ready: {origin} PostgreSQL, data in {data_dir}", messages)
+
+    async def test_json_file_gets_one_json_object_per_line(self):
+        json_log = self.data_dir.parent / "a3mail.jsonl"
+        await self.run_with_logging(f'json_file = "{json_log}"\n')
+        events = [json.loads(line) for line in json_log.read_text().splitlines()]
+        formats = [e.get("log_format") for e in events]
+        self.assertIn("store ready: {origin} PostgreSQL, data in {data_dir}", formats)
+        self.assertIn("{name} listening on {description} ({address})", formats)
 
     async def test_listener_that_cannot_listen_stops_the_process(self):
         service, _ = self.make(fail=True)

@@ -20,12 +20,13 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from twisted.internet.defer import Deferred
-from twisted.logger import Logger
+
+from a3mail.logs import get_logger
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
-log = Logger()
+log = get_logger(__name__)
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 

@@ -18,11 +18,11 @@ from typing import Any
 import attrs
 import psycopg
 from psycopg import AsyncConnection, sql
-from twisted.logger import Logger
 
+from a3mail.logs import get_logger
 from a3mail.store.db import Database
 
-log = Logger()
+log = get_logger(__name__)
 
 # Event types.
 MESSAGE_ADDED = "message.added"
@@ -161,7 +161,7 @@ def _decode(payload: str) -> Event | None:
     try:
         data = json.loads(payload)
         event_type = data.pop("type")
-    except (ValueError, KeyError, AttributeError):
+    except (ValueError, KeyError, AttributeError, TypeError):  # TypeError: a JSON array
         log.warn("ignoring malformed event payload {payload!r}", payload=payload[:200])
         return None
     return Event(str(event_type), data)

@@ -4,11 +4,11 @@ rows whose file is missing."""
 from __future__ import annotations
 
 import attrs
-from twisted.logger import Logger
 
+from a3mail.logs import get_logger
 from a3mail.store.context import StoreContext
 
-log = Logger()
+log = get_logger(__name__)
 
 
 @attrs.frozen
