@@ -14,15 +14,18 @@ blocking; the store runs them in a worker thread.
 from __future__ import annotations
 
 import itertools
+import mmap
 import os
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import attrs
+
+T = TypeVar("T")
 
 _counter = itertools.count()
 _counter_lock = threading.Lock()
@@ -142,6 +145,14 @@ class BlobStore:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+
+    def parse_file(self, path: Path, parser: Callable[[Any], T]) -> T:
+        """Run *parser* over the bytes of a file, memory-mapped (blocking)."""
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size == 0:
+                return parser(b"")
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                return parser(mapped)
 
     # -- reading and removing --------------------------------------------------------------
 

@@ -67,7 +67,7 @@ def index_values(parsed: Mapping[str, Any] | None) -> dict[str, Any]:
         "header_size": int(p.get("header_size") or 0),
         "sent_date": _date(p.get("date")),
         "subject": _text(p.get("subject"), 10_000),
-        "from_addr": _text(_display(_addresses(p.get("from_"))), 10_000),
+        "from_addr": _text(_display(_addresses(p.get("from"))), 10_000),
         "to_addr": _text(_display(_addresses(p.get("to"))), 10_000),
         "message_id": _text(message_id, 1000) if isinstance(message_id, str) else None,
         "has_attachments": bool(attachments),

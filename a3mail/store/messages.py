@@ -10,7 +10,7 @@ file exists: nothing acknowledged is ever lost.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, BinaryIO
 
@@ -36,6 +36,9 @@ from a3mail.store.records import (
     build,
     split_flags,
 )
+
+# Turns the bytes of a message into the JSON form of its MIME parse.
+Parser = Callable[[Any], Mapping[str, Any]]
 
 _INFO_COLUMNS = (
     "id, mailbox_id, account_id, uid, modseq, flags, keywords, internal_date, size, blob_path,"
@@ -69,15 +72,19 @@ class Messages:
         flags: Iterable[str] = (),
         internal_date: datetime | None = None,
         keep_source: bool = False,
+        parse: Parser | None = None,
     ) -> list[DeliveryResult]:
         """Deliver one fsynced message file to local recipients (addresses or aliases).
 
         Each distinct account gets the message once, in *mailbox* if it has one, else its
         INBOX.  The result is per recipient; ``DELIVERED`` is reported only after commit.
         The source file under ``mail/tmp`` is removed afterwards unless *keep_source*.
+        The index columns come from *parsed* (the JSON form of the MIME parse) or, given
+        *parse* (e.g. ``lambda data: parse_message(data).to_json()``), from running it over
+        the file once, in a worker thread, before the transaction.
         """
         bits, keywords = split_flags(flags)
-        values = index_values(parsed)
+        values = index_values(await self._parsed(blob, parsed, parse))
         linked: list[str] = []
         try:
             async with self.ctx.db.transaction() as conn:
@@ -126,6 +133,13 @@ class Messages:
             await self.ctx.in_thread(self.ctx.blobs.remove_incoming, blob.path)
         return [_result(r, targets[r], outcome, placed) for r in recipients]
 
+    async def _parsed(
+        self, blob: IncomingBlob, parsed: Mapping[str, Any] | None, parse: Parser | None
+    ) -> Mapping[str, Any] | None:
+        if parsed is None and parse is not None:
+            return await self.ctx.in_thread(self.ctx.blobs.parse_file, blob.path, parse)
+        return parsed
+
     def _link_all(self, source: Any, places: list[tuple[int, int]], sub: str) -> list[str]:
         paths: list[str] = []
         try:
@@ -147,13 +161,15 @@ class Messages:
         parsed: Mapping[str, Any] | None = None,
         flags: Iterable[str] = (),
         internal_date: datetime | None = None,
+        parse: Parser | None = None,
     ) -> tuple[Mailbox, int]:
         """Append a message to an existing mailbox; returns the mailbox and the new UID.
 
         :class:`NotFound` if the mailbox does not exist, :class:`OverQuota` past the quota.
+        *parsed* / *parse* as for :meth:`deliver`.
         """
         bits, keywords = split_flags(flags)
-        values = index_values(parsed)
+        values = index_values(await self._parsed(blob, parsed, parse))
         linked: list[str] = []
         try:
             async with self.ctx.db.transaction() as conn:
