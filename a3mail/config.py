@@ -171,6 +171,14 @@ class StoreConfig:
 
 
 @attrs.frozen
+class AuthConfig:
+    """The C{[auth]} section (durations in seconds)."""
+
+    failure_delay: float
+    allow_plaintext_loopback: bool
+
+
+@attrs.frozen
 class LoggingConfig:
     """The C{[logging]} section; C{json_file} is L{None} when not configured."""
 
@@ -195,6 +203,7 @@ class Config:
     listeners: Mapping[str, str] = attrs.field(hash=False)
     limits: LimitsConfig
     store: StoreConfig
+    auth: AuthConfig
     logging: LoggingConfig
     source: Path | None
 
@@ -332,6 +341,10 @@ _SECTION_KEYS: dict[str, dict[str, _Key]] = {
         "orphan_grace": _Key(_to_duration, "15m"),
         "default_quota": _Key(_to_size, "0"),
         "maildir_fsync": _Key(_to_bool, True),
+    },
+    "auth": {
+        "failure_delay": _Key(_to_duration, "1s"),
+        "allow_plaintext_loopback": _Key(_to_bool, False),
     },
     "logging": {
         "level": _Key(_to_level, "info"),
@@ -505,6 +518,7 @@ def load_config(
         listeners=listeners,
         limits=LimitsConfig(**sections["limits"]),
         store=StoreConfig(**sections["store"]),
+        auth=AuthConfig(**sections["auth"]),
         logging=LoggingConfig(**sections["logging"]),
         source=source,
     )

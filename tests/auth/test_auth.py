@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from twisted.cred.credentials import UsernamePassword
 from twisted.cred.error import UnauthorizedLogin
+from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 from zope.interface.verify import verifyObject
 
@@ -165,3 +166,41 @@ class CheckerTests(StoreTestCase):
         )
         with self.assertRaises(UnauthorizedLogin):
             await self.checker.requestAvatarId(UsernamePassword(b"alice@example.com", b"right"))
+
+
+class LoginGuardTests(StoreTestCase):
+    async def test_failure_is_recorded_and_delayed_on_the_clock(self):
+        from twisted.internet.task import Clock
+
+        from a3mail.auth.guard import LoginGuard
+
+        clock = Clock()
+        guard = LoginGuard(self.store, clock, failure_delay=2.0)
+        done = []
+        d = defer.Deferred.fromCoroutine(guard.failed("imap", "bob@example.com", "192.0.2.1"))
+        d.addCallback(done.append)
+        for _ in range(50):  # let the audit insert commit
+            if clock.getDelayedCalls():
+                break
+            await task.deferLater(reactor, 0.02, lambda: None)
+        self.assertEqual(done, [])
+        clock.advance(1.9)
+        self.assertEqual(done, [])
+        clock.advance(0.2)
+        self.assertEqual(done, [None])
+        entries, total = await self.store.audit.query(event_type="auth.failure")
+        self.assertEqual(total, 1)
+        self.assertEqual(
+            (entries[0].actor, entries[0].ip, entries[0].success),
+            ("bob@example.com", "192.0.2.1", False),
+        )
+        self.assertEqual(entries[0].details["protocol"], "imap")
+
+    async def test_success_is_recorded(self):
+        from twisted.internet.task import Clock
+
+        from a3mail.auth.guard import LoginGuard
+
+        await LoginGuard(self.store, Clock(), 1.0).succeeded("pop3", "a@example.com", "::1")
+        entries, _ = await self.store.audit.query(event_type="auth.success")
+        self.assertEqual(entries[0].details, {"protocol": "pop3"})
