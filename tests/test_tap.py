@@ -163,3 +163,12 @@ class MakeServiceTests(unittest.TestCase):
             str(caught.exception.code).split(":")[:3],
             ["a3mail", " tls.certificate", " cannot read /nonexistent/c.pem"],
         )
+
+
+class LazyBuilderTests(unittest.TestCase):
+    def test_imports_only_when_called(self):
+        from a3mail.listeners import lazy
+
+        builder = lazy("twisted.internet.protocol:Factory")
+        self.assertEqual(builder.__qualname__, "lazy(twisted.internet.protocol:Factory)")
+        self.assertIsInstance(builder(None), protocol.Factory)
