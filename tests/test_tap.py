@@ -169,6 +169,10 @@ class LazyBuilderTests(unittest.TestCase):
     def test_imports_only_when_called(self):
         from a3mail.listeners import lazy
 
-        builder = lazy("twisted.internet.protocol:Factory")
-        self.assertEqual(builder.__qualname__, "lazy(twisted.internet.protocol:Factory)")
-        self.assertIsInstance(builder(None), protocol.Factory)
+        builder = lazy("tests.test_tap:build_echo_factory")
+        self.assertEqual(builder.__qualname__, "lazy(tests.test_tap:build_echo_factory)")
+        self.assertEqual(builder("the runtime"), ("factory for", "the runtime"))
+
+
+def build_echo_factory(runtime):
+    return ("factory for", runtime)

@@ -60,8 +60,10 @@ class Store:
     @deferred
     async def close(self) -> None:
         """Stop the event bus and close the pool."""
-        await self.events.stop()
-        await self.db.close()
+        try:
+            await self.events.stop()
+        finally:
+            await self.db.close()
 
     @deferred
     async def migration_status(self) -> migrations.MigrationStatus:

@@ -13,8 +13,9 @@ class DomainTests(StoreTestCase):
         await self.store.domains.add("b.example")
         await self.store.accounts.add("x@example.com")
         domains = await self.store.domains.list()
-        self.assertEqual([(d.name, d.users_count) for d in domains],
-                         [("b.example", 0), ("example.com", 1)])
+        self.assertEqual(
+            [(d.name, d.users_count) for d in domains], [("b.example", 0), ("example.com", 1)]
+        )
 
     async def test_duplicate_is_already_exists(self):
         await self.store.domains.add("example.com")
@@ -67,8 +68,15 @@ class AccountTests(StoreTestCase):
 
     async def test_invalid_addresses_are_refused(self):
         await self.store.domains.add("example.com")
-        for bad in ["a", "@example.com", "a b@example.com", "a/../b@example.com",
-                    ".a@example.com", "a..b@example.com", "x" * 65 + "@example.com"]:
+        for bad in [
+            "a",
+            "@example.com",
+            "a b@example.com",
+            "a/../b@example.com",
+            ".a@example.com",
+            "a..b@example.com",
+            "x" * 65 + "@example.com",
+        ]:
             with self.assertRaises(InvalidName, msg=bad):
                 await self.store.accounts.add(bad)
 

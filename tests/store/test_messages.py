@@ -16,7 +16,7 @@ MESSAGE = (
 PARSED = {
     "header_size": 100,
     "subject": "Hi",
-    "from_": [{"name": "Bob", "address": "bob@remote.example"}],
+    "from": [{"name": "Bob", "address": "bob@remote.example"}],
     "to": [{"name": "", "address": "alice@example.com"}],
     "date": "2026-11-21T10:00:00+00:00",
     "message_id": "<1@remote.example>",
@@ -74,13 +74,23 @@ class DeliveryTests(StoreTestCase):
         await self.make_account("full@example.com", quota_bytes=10)
         await self.make_account("off@example.com", enabled=False)
         results = await self.deliver(
-            ["alice@example.com", "full@example.com", "nobody@example.com", "off@example.com",
-             "bad address"]
+            [
+                "alice@example.com",
+                "full@example.com",
+                "nobody@example.com",
+                "off@example.com",
+                "bad address",
+            ]
         )
         self.assertEqual(
             [r.status for r in results],
-            [DeliveryStatus.DELIVERED, DeliveryStatus.OVER_QUOTA, DeliveryStatus.UNKNOWN,
-             DeliveryStatus.DISABLED, DeliveryStatus.UNKNOWN],
+            [
+                DeliveryStatus.DELIVERED,
+                DeliveryStatus.OVER_QUOTA,
+                DeliveryStatus.UNKNOWN,
+                DeliveryStatus.DISABLED,
+                DeliveryStatus.UNKNOWN,
+            ],
         )
         full = await self.store.accounts.get("full@example.com")
         self.assertEqual((full.used_bytes, full.message_count), (0, 0))
@@ -142,7 +152,10 @@ class MailboxChangeTests(StoreTestCase):
         when = datetime.datetime(2020, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
         blob = await self.store.incoming(b"Subject: draft\r\n\r\nx\r\n")
         box, uid = await self.store.messages.append(
-            self.alice.id, "Drafts", blob, flags=["\\Draft", "\\Seen", "$Label1"],
+            self.alice.id,
+            "Drafts",
+            blob,
+            flags=["\\Draft", "\\Seen", "$Label1"],
             internal_date=when,
         )
         self.assertEqual((box.name, uid), ("Drafts", 1))
@@ -229,8 +242,10 @@ class MailboxChangeTests(StoreTestCase):
         replaced, _ = await self.store.messages.store_flags(
             self.alice.id, self.inbox.id, [2, 3], "=", ["\\Answered"]
         )
-        self.assertEqual([(c.uid, c.flags, c.keywords) for c in replaced],
-                         [(2, Flag.ANSWERED, ()), (3, Flag.ANSWERED, ())])
+        self.assertEqual(
+            [(c.uid, c.flags, c.keywords) for c in replaced],
+            [(2, Flag.ANSWERED, ()), (3, Flag.ANSWERED, ())],
+        )
         inbox = await self.store.mailboxes.get(self.alice.id, "INBOX")
         self.assertEqual(inbox.unseen_count, 3)
 
@@ -239,14 +254,19 @@ class MailboxChangeTests(StoreTestCase):
             self.alice.id, self.inbox.id, [1], "+", ["\\Flagged"]
         )
         changed, failed = await self.store.messages.store_flags(
-            self.alice.id, self.inbox.id, [1, 2], "+", ["\\Seen"],
+            self.alice.id,
+            self.inbox.id,
+            [1, 2],
+            "+",
+            ["\\Seen"],
             unchanged_since=first[0].modseq - 1,
         )
         self.assertEqual(([c.uid for c in changed], failed), ([2], [1]))
 
     async def test_expunge_only_deleted_messages(self):
-        await self.store.messages.store_flags(self.alice.id, self.inbox.id, [1, 3], "+",
-                                              ["\\Deleted"])
+        await self.store.messages.store_flags(
+            self.alice.id, self.inbox.id, [1, 3], "+", ["\\Deleted"]
+        )
         paths = [i.blob_path for i in await self.store.messages.list(self.alice.id, self.inbox.id)]
         removed = await self.store.messages.expunge(self.alice.id, self.inbox.id)
         self.assertEqual(removed, [1, 3])

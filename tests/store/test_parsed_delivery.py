@@ -6,26 +6,26 @@ from a3mail.mime import parse_message
 from tests.support.store import StoreTestCase
 
 SIGNUP = (
-    "From: =?UTF-8?B?5pyN5Yqh?= <noreply@service.example>\r\n"
-    "To: Alice <alice@example.com>\r\n"
-    "Subject: =?UTF-8?Q?Your_verification_code?=\r\n"
-    "Date: Sat, 21 Nov 2026 10:00:00 +0000\r\n"
-    "Message-ID: <abc@service.example>\r\n"
-    "MIME-Version: 1.0\r\n"
-    'Content-Type: multipart/mixed; boundary="XX"\r\n'
-    "\r\n"
-    "--XX\r\n"
-    "Content-Type: text/plain; charset=utf-8\r\n"
-    "\r\n"
-    "Your verification code is 482913. It expires in 10 minutes.\r\n"
-    "--XX\r\n"
-    'Content-Type: application/pdf; name="terms.pdf"\r\n'
-    'Content-Disposition: attachment; filename="terms.pdf"\r\n'
-    "Content-Transfer-Encoding: base64\r\n"
-    "\r\n"
-    "JVBERi0xLjQK\r\n"
-    "--XX--\r\n"
-).encode()
+    b"From: =?UTF-8?B?5pyN5Yqh?= <noreply@service.example>\r\n"
+    b"To: Alice <alice@example.com>\r\n"
+    b"Subject: =?UTF-8?Q?Your_verification_code?=\r\n"
+    b"Date: Sat, 21 Nov 2026 10:00:00 +0000\r\n"
+    b"Message-ID: <abc@service.example>\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="XX"\r\n'
+    b"\r\n"
+    b"--XX\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"\r\n"
+    b"Your verification code is 482913. It expires in 10 minutes.\r\n"
+    b"--XX\r\n"
+    b'Content-Type: application/pdf; name="terms.pdf"\r\n'
+    b'Content-Disposition: attachment; filename="terms.pdf"\r\n'
+    b"Content-Transfer-Encoding: base64\r\n"
+    b"\r\n"
+    b"JVBERi0xLjQK\r\n"
+    b"--XX--\r\n"
+)
 
 
 def to_json(data):
