@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, BinaryIO
 
+import attrs
+
 from a3mail.store import events
 from a3mail.store.accounts import resolve_address
 from a3mail.store.blobs import IncomingBlob
@@ -101,31 +103,9 @@ class Messages:
                 linked = await self.ctx.in_thread(
                     self._link_all, blob.path, [(a, box["id"]) for a, box in rows], "new"
                 )
+                new = _NewMessage(bits, keywords, internal_date or _now(), blob.size, values)
                 for (account_id, box), path in zip(rows, linked):
-                    await conn.execute(
-                        _INSERT,
-                        (
-                            box["id"],
-                            account_id,
-                            box["first_uid"],
-                            box["modseq"],
-                            bits,
-                            list(keywords),
-                            internal_date or _now(),
-                            blob.size,
-                            path,
-                            *values.values(),
-                        ),
-                    )
-                    await _add_usage(conn, account_id, blob.size, 1)
-                    await self.ctx.publish(
-                        conn,
-                        events.MESSAGE_ADDED,
-                        account_id=account_id,
-                        mailbox_id=box["id"],
-                        uid=box["first_uid"],
-                        modseq=box["modseq"],
-                    )
+                    await _insert_new(self.ctx, conn, account_id, box, path, new)
         except BaseException:
             await self.ctx.in_thread(self.ctx.blobs.remove, linked)
             raise
@@ -183,30 +163,8 @@ class Messages:
                 linked = await self.ctx.in_thread(
                     self._link_all, blob.path, [(account_id, target.id)], "cur"
                 )
-                await conn.execute(
-                    _INSERT,
-                    (
-                        target.id,
-                        account_id,
-                        box["first_uid"],
-                        box["modseq"],
-                        bits,
-                        list(keywords),
-                        internal_date or _now(),
-                        blob.size,
-                        linked[0],
-                        *values.values(),
-                    ),
-                )
-                await _add_usage(conn, account_id, blob.size, 1)
-                await self.ctx.publish(
-                    conn,
-                    events.MESSAGE_ADDED,
-                    account_id=account_id,
-                    mailbox_id=target.id,
-                    uid=box["first_uid"],
-                    modseq=box["modseq"],
-                )
+                new = _NewMessage(bits, keywords, internal_date or _now(), blob.size, values)
+                await _insert_new(self.ctx, conn, account_id, box, linked[0], new)
                 result = await get_mailbox_by_id(conn, account_id, target.id)
         except BaseException:
             await self.ctx.in_thread(self.ctx.blobs.remove, linked)
@@ -478,7 +436,53 @@ class Messages:
         return await self.ctx.in_thread(self.ctx.blobs.read, info.blob_path)
 
 
-# -- helpers used inside transactions --------------------------------------------------------
+# -- helpers used inside transactions ---------------------------------------------------
+
+
+@attrs.frozen
+class _NewMessage:
+    """What a delivered or appended message's index row is made of (besides its place)."""
+
+    bits: int
+    keywords: tuple[str, ...]
+    internal_date: datetime
+    size: int
+    values: dict[str, Any]
+
+
+async def _insert_new(
+    ctx: StoreContext,
+    conn: Any,
+    account_id: int,
+    box: dict[str, Any],
+    path: str,
+    new: _NewMessage,
+) -> None:
+    """Insert the row of a new message, count it against the account, announce it."""
+    await conn.execute(
+        _INSERT,
+        (
+            box["id"],
+            account_id,
+            box["first_uid"],
+            box["modseq"],
+            new.bits,
+            list(new.keywords),
+            new.internal_date,
+            new.size,
+            path,
+            *new.values.values(),
+        ),
+    )
+    await _add_usage(conn, account_id, new.size, 1)
+    await ctx.publish(
+        conn,
+        events.MESSAGE_ADDED,
+        account_id=account_id,
+        mailbox_id=box["id"],
+        uid=box["first_uid"],
+        modseq=box["modseq"],
+    )
 
 
 def _now() -> datetime:
