@@ -23,7 +23,9 @@ THRESHOLD = 6
 #: "line" longer than this is cut to this window on each side.
 WINDOW = 200
 
-_CANDIDATE = re.compile(r"(?<![0-9A-Za-z])[0-9A-Za-z]{4,8}(?![0-9A-Za-z])")
+# A 4-8 character alphanumeric token with at least one digit (the lookahead lets the regex
+# engine skip ordinary words, which are most of a message, without a Python-level check).
+_CANDIDATE = re.compile(r"(?<![0-9A-Za-z])(?=[A-Za-z]{0,7}[0-9])[0-9A-Za-z]{4,8}(?![0-9A-Za-z])")
 _URL = re.compile(r"(?:https?://|ftp://|www\.)\S*", re.IGNORECASE)
 _EMAIL = re.compile(r"[\w.+%-]{1,64}@[\w-]+(?:\.[\w-]+)+")
 _LEFT_REJECT = re.compile(
@@ -50,8 +52,12 @@ _FULLWIDTH = (
 
 def _prepare(text: str) -> str:
     text = text[:MAX_SCAN].translate(_FULLWIDTH)
-    text = _URL.sub(" ", text)
-    return _EMAIL.sub(" ", text)
+    # The substitutions scan every position: skip them when there is nothing to find.
+    if "://" in text or "www." in text.lower():
+        text = _URL.sub(" ", text)
+    if "@" in text:
+        text = _EMAIL.sub(" ", text)
+    return text
 
 
 def _shape_ok(token: str) -> bool:

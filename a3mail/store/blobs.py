@@ -2,9 +2,13 @@
 
 Layout (every name generated here; nothing comes from an address or a mailbox name)::
 
-    mail/tmp/<unique>                       incoming files being written
-    mail/<shard>/<account id>/<mailbox id>/new/<unique>   delivered messages
-    mail/<shard>/<account id>/<mailbox id>/cur/<unique>   appended / copied messages
+    mail/tmp/<unique>                          incoming files being written
+    mail/<shard>/<account id>/new/<unique>     delivered messages
+    mail/<shard>/<account id>/cur/<unique>     appended / copied messages
+
+An account's files do not depend on the mailbox that indexes them (the index says which
+mailbox a message is in), so a file can be linked into place before the transaction that
+allocates its UID, and moving a message between mailboxes never touches the disk.
 
 A message is written once under ``tmp/`` and fsynced, then hard-linked into each
 recipient's mailbox directory, and the directories are fsynced.  The functions here are
@@ -118,17 +122,17 @@ class BlobStore:
         """The account's directory, relative to the data dir."""
         return f"mail/{account_id % 256:02x}/{account_id}"
 
-    def mailbox_dir(self, account_id: int, mailbox_id: int, sub: str) -> str:
-        """A mailbox's ``new`` or ``cur`` directory, relative to the data dir."""
+    def message_dir(self, account_id: int, sub: str) -> str:
+        """An account's ``new`` or ``cur`` directory, relative to the data dir."""
         assert sub in ("new", "cur")
-        return f"{self.account_dir(account_id)}/{mailbox_id}/{sub}"
+        return f"{self.account_dir(account_id)}/{sub}"
 
-    def link(self, source: Path, account_id: int, mailbox_id: int, sub: str) -> str:
-        """Hard-link *source* into a mailbox directory; return the new relative path.
+    def link(self, source: Path, account_id: int, sub: str) -> str:
+        """Hard-link *source* into an account's directory; return the new relative path.
 
         The directory is not fsynced here: call :meth:`sync_dirs` once for a batch.
         """
-        rel_dir = self.mailbox_dir(account_id, mailbox_id, sub)
+        rel_dir = self.message_dir(account_id, sub)
         directory = self.data_dir / rel_dir
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         name = unique_name()
@@ -212,15 +216,12 @@ class BlobStore:
 
     def account_files(self, account_id: int) -> Iterator[str]:
         """Relative paths of every message file in an account's directory."""
-        base = self.data_dir / self.account_dir(account_id)
-        if not base.is_dir():
-            return
-        for mailbox in base.iterdir():
-            for sub in ("new", "cur"):
-                directory = mailbox / sub
-                if directory.is_dir():
-                    for f in directory.iterdir():
-                        yield f"{self.account_dir(account_id)}/{mailbox.name}/{sub}/{f.name}"
+        for sub in ("new", "cur"):
+            rel_dir = self.message_dir(account_id, sub)
+            directory = self.data_dir / rel_dir
+            if directory.is_dir():
+                for f in directory.iterdir():
+                    yield f"{rel_dir}/{f.name}"
 
     def age(self, rel_or_abs: str | Path) -> float:
         """Seconds since the file was last modified (0 if it vanished)."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, ParamSpec, TypeVar
@@ -27,6 +29,9 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 log = get_logger(__name__)
+
+# Seconds after which an idle pooled connection is checked with a round trip before use.
+RECHECK_AFTER = 5.0
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -94,7 +99,12 @@ class Database:
                 "-c idle_in_transaction_session_timeout=60000"
             ),
             "connect_timeout": max(1, int(acquire_timeout)),
+            # Single statements commit by themselves (one round trip); several statements
+            # that belong together use transaction(), which sends BEGIN/COMMIT explicitly.
+            "autocommit": True,
         }
+        # When each pooled connection was last given back in good order (see _check).
+        self._last_good: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
         self.pool = AsyncConnectionPool(
             dsn,
             min_size=min_size,
@@ -104,7 +114,7 @@ class Database:
             # Give up a failed reconnection quickly: the next request grows the pool again, so
             # service comes back within a second of the database instead of after a long backoff.
             reconnect_timeout=acquire_timeout,
-            check=AsyncConnectionPool.check_connection,
+            check=self._check,
             open=False,
             name=application_name,
         )
@@ -130,16 +140,30 @@ class Database:
         await self.pool.close()
 
     async def connect_direct(self, autocommit: bool = True) -> AsyncConnection[Any]:
-        """A connection outside the pool (for LISTEN, which must keep its own session)."""
-        return await AsyncConnection.connect(self.dsn, autocommit=autocommit, **self.connect_kwargs)
+        """A connection outside the pool (for LISTEN and session locks)."""
+        kwargs = {**self.connect_kwargs, "autocommit": autocommit}
+        return await AsyncConnection.connect(self.dsn, **kwargs)
+
+    async def _check(self, conn: AsyncConnection[Any]) -> None:
+        """Pool check on checkout: a round trip only for a connection idle for a while.
+
+        A connection used moments ago is almost surely alive; if it is not (the server
+        restarted just now), that one operation fails with StoreUnavailable and the pool
+        drops the broken connection.  Idle connections are checked before use.
+        """
+        last = self._last_good.get(conn)
+        if last is None or time.monotonic() - last > RECHECK_AFTER:
+            await AsyncConnectionPool.check_connection(conn)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection[Any]]:
-        """A pooled connection (autocommit off: use ``conn.transaction()``)."""
+        """A pooled autocommit connection: each statement commits by itself unless run
+        inside ``conn.transaction()``."""
         try:
             async with self.pool.connection() as conn:
                 conn.row_factory = dict_row  # type: ignore[assignment]
                 yield conn
+                self._last_good[conn] = time.monotonic()
         except PoolTimeout as e:
             raise StoreUnavailable("no database connection available") from e
         except psycopg.OperationalError as e:
@@ -153,20 +177,20 @@ class Database:
             yield conn
 
     async def fetchall(self, query: str, params: Any = None) -> list[dict[str, Any]]:
-        """Run one read-only query in its own transaction and return every row."""
-        async with self.transaction() as conn:
+        """Run one statement (committed by itself) and return every row."""
+        async with self.connection() as conn:
             cur = await conn.execute(query, params)  # type: ignore[arg-type]
             return await cur.fetchall()  # type: ignore[return-value]
 
     async def fetchone(self, query: str, params: Any = None) -> dict[str, Any] | None:
-        """Run one query in its own transaction and return the first row or None."""
-        async with self.transaction() as conn:
+        """Run one statement (committed by itself) and return the first row or None."""
+        async with self.connection() as conn:
             cur = await conn.execute(query, params)  # type: ignore[arg-type]
             return await cur.fetchone()  # type: ignore[return-value]
 
     async def execute(self, query: str, params: Any = None) -> int:
-        """Run one statement in its own transaction; return the affected row count."""
-        async with self.transaction() as conn:
+        """Run one statement (committed by itself); return the affected row count."""
+        async with self.connection() as conn:
             cur = await conn.execute(query, params)  # type: ignore[arg-type]
             return cur.rowcount
 

@@ -17,7 +17,6 @@ from typing import Any, BinaryIO
 import attrs
 
 from a3mail.store import events
-from a3mail.store.accounts import resolve_address
 from a3mail.store.blobs import IncomingBlob
 from a3mail.store.context import StoreContext, fetchall, fetchone
 from a3mail.store.db import deferred
@@ -30,6 +29,7 @@ from a3mail.store.records import (
     DeliveryStatus,
     Flag,
     FlagChange,
+    InvalidName,
     Mailbox,
     MessageContent,
     MessageInfo,
@@ -86,48 +86,54 @@ class Messages:
         the file once, in a worker thread, before the transaction.
         """
         bits, keywords = split_flags(flags)
-        values = index_values(await self._parsed(blob, parsed, parse))
-        linked: list[str] = []
+        async with self.ctx.db.connection() as conn:
+            targets = await _resolve_all(conn, recipients)
+        account_ids = sorted({a for ids in targets.values() for a in ids})
+        values, linked = await self.ctx.in_thread(
+            self._prepare, blob.path, parsed, parse, account_ids, "new"
+        )
+        new = _NewMessage(bits, keywords, internal_date or _now(), blob.size, values)
         try:
-            async with self.ctx.db.transaction() as conn:
-                targets = await _resolve_all(conn, recipients)
-                account_ids = sorted({a for ids in targets.values() for a in ids})
-                outcome = await _check_accounts(conn, account_ids, blob.size)
-                delivered = [a for a in account_ids if outcome[a] is DeliveryStatus.DELIVERED]
-                placed: dict[int, tuple[int, int]] = {}
-                rows = []
-                for account_id in delivered:
-                    box = await _allocate(conn, account_id, mailbox, 1, blob.size, bits)
-                    placed[account_id] = (box["id"], box["first_uid"])
-                    rows.append((account_id, box))
-                linked = await self.ctx.in_thread(
-                    self._link_all, blob.path, [(a, box["id"]) for a, box in rows], "new"
+            async with self.ctx.db.connection() as conn:
+                added = await _add_messages(
+                    self.ctx, conn, linked, mailbox, new, fallback_inbox=True
                 )
-                new = _NewMessage(bits, keywords, internal_date or _now(), blob.size, values)
-                for (account_id, box), path in zip(rows, linked):
-                    await _insert_new(self.ctx, conn, account_id, box, path, new)
         except BaseException:
-            await self.ctx.in_thread(self.ctx.blobs.remove, linked)
+            await self.ctx.in_thread(self.ctx.blobs.remove, linked.values())
             raise
-        if not keep_source:
-            await self.ctx.in_thread(self.ctx.blobs.remove_incoming, blob.path)
-        return [_result(r, targets[r], outcome, placed) for r in recipients]
+        refused = [path for a, path in linked.items() if added[a]["status"] != "delivered"]
+        await self.ctx.in_thread(self._cleanup, refused, None if keep_source else blob.path)
+        return [_result(r, targets[r], added) for r in recipients]
 
-    async def _parsed(
-        self, blob: IncomingBlob, parsed: Mapping[str, Any] | None, parse: Parser | None
-    ) -> Mapping[str, Any] | None:
+    def _prepare(
+        self,
+        source: Any,
+        parsed: Mapping[str, Any] | None,
+        parse: Parser | None,
+        account_ids: Sequence[int],
+        sub: str,
+    ) -> tuple[dict[str, Any], dict[int, str]]:
+        """In a worker thread: parse the file if asked, then link it into each account's
+        directory and fsync those directories.  Returns the index values and the paths."""
         if parsed is None and parse is not None:
-            return await self.ctx.in_thread(self.ctx.blobs.parse_file, blob.path, parse)
-        return parsed
+            parsed = self.ctx.blobs.parse_file(source, parse)
+        return index_values(parsed), self._link_all(source, account_ids, sub)
 
-    def _link_all(self, source: Any, places: list[tuple[int, int]], sub: str) -> list[str]:
-        paths: list[str] = []
+    def _cleanup(self, refused: Sequence[str], incoming: Any) -> None:
+        """In a worker thread: unlink files nobody took, and the incoming file."""
+        self.ctx.blobs.remove(refused)
+        if incoming is not None:
+            self.ctx.blobs.remove_incoming(incoming)
+
+    def _link_all(self, source: Any, account_ids: Sequence[int], sub: str) -> dict[int, str]:
+        """Link *source* into each account's directory and fsync them (blocking)."""
+        paths: dict[int, str] = {}
         try:
-            for account_id, mailbox_id in places:
-                paths.append(self.ctx.blobs.link(source, account_id, mailbox_id, sub))
-            self.ctx.blobs.sync_dirs(paths)
+            for account_id in account_ids:
+                paths[account_id] = self.ctx.blobs.link(source, account_id, sub)
+            self.ctx.blobs.sync_dirs(paths.values())
         except BaseException:
-            self.ctx.blobs.remove(paths)
+            self.ctx.blobs.remove(paths.values())
             raise
         return paths
 
@@ -149,28 +155,25 @@ class Messages:
         *parsed* / *parse* as for :meth:`deliver`.
         """
         bits, keywords = split_flags(flags)
-        values = index_values(await self._parsed(blob, parsed, parse))
-        linked: list[str] = []
+        name = normalize_mailbox(mailbox)
+        values, linked = await self.ctx.in_thread(
+            self._prepare, blob.path, parsed, parse, [account_id], "cur"
+        )
+        new = _NewMessage(bits, keywords, internal_date or _now(), blob.size, values)
         try:
-            async with self.ctx.db.transaction() as conn:
-                outcome = await _check_accounts(conn, [account_id], blob.size)
-                if outcome.get(account_id) is DeliveryStatus.OVER_QUOTA:
+            async with self.ctx.db.connection() as conn:
+                added = (await _add_messages(self.ctx, conn, linked, name, new))[account_id]
+                status = added["status"]
+                if status == "over_quota":
                     raise OverQuota("mailbox quota exceeded")
-                if account_id not in outcome:
-                    raise NotFound("no such account")
-                target = await get_mailbox(conn, account_id, mailbox)
-                box = await _allocate_in(conn, target.id, 1, blob.size, bits)
-                linked = await self.ctx.in_thread(
-                    self._link_all, blob.path, [(account_id, target.id)], "cur"
-                )
-                new = _NewMessage(bits, keywords, internal_date or _now(), blob.size, values)
-                await _insert_new(self.ctx, conn, account_id, box, linked[0], new)
-                result = await get_mailbox_by_id(conn, account_id, target.id)
+                if status != "delivered":
+                    raise NotFound("no such mailbox" if status == "no_mailbox" else "no account")
+                result = await get_mailbox_by_id(conn, account_id, added["mailbox_id"])
         except BaseException:
-            await self.ctx.in_thread(self.ctx.blobs.remove, linked)
+            await self.ctx.in_thread(self.ctx.blobs.remove, linked.values())
             raise
-        await self.ctx.in_thread(self.ctx.blobs.remove_incoming, blob.path)
-        return result, int(box["first_uid"])
+        await self.ctx.in_thread(self._cleanup, [], blob.path)
+        return result, int(added["uid"])
 
     # -- copy and move -----------------------------------------------------------------------
 
@@ -210,7 +213,7 @@ class Messages:
                         raise OverQuota("mailbox quota exceeded")
                 unseen = sum(1 for r in rows if not r["flags"] & Flag.SEEN)
                 box = await _allocate_in(conn, target.id, len(rows), size, unseen=unseen)
-                linked = await self.ctx.in_thread(self._link_copies, account_id, target.id, rows)
+                linked = await self.ctx.in_thread(self._link_copies, account_id, rows)
                 new_uids = []
                 for i, (row, path) in enumerate(zip(rows, linked)):
                     new_uid = box["first_uid"] + i
@@ -249,12 +252,12 @@ class Messages:
         await self.ctx.in_thread(self.ctx.blobs.remove, removed)
         return CopyResult(target.uidvalidity, tuple(r["uid"] for r in rows), tuple(new_uids))
 
-    def _link_copies(self, account_id: int, mailbox_id: int, rows: list[Any]) -> list[str]:
+    def _link_copies(self, account_id: int, rows: list[Any]) -> list[str]:
         paths: list[str] = []
         try:
             for row in rows:
                 source = self.ctx.blobs.path(row["blob_path"])
-                paths.append(self.ctx.blobs.link(source, account_id, mailbox_id, "cur"))
+                paths.append(self.ctx.blobs.link(source, account_id, "cur"))
             self.ctx.blobs.sync_dirs(paths)
         except BaseException:
             self.ctx.blobs.remove(paths)
@@ -450,39 +453,41 @@ class _NewMessage:
     values: dict[str, Any]
 
 
-async def _insert_new(
+async def _add_messages(
     ctx: StoreContext,
     conn: Any,
-    account_id: int,
-    box: dict[str, Any],
-    path: str,
+    paths: Mapping[int, str],
+    mailbox: str,
     new: _NewMessage,
-) -> None:
-    """Insert the row of a new message, count it against the account, announce it."""
-    await conn.execute(
-        _INSERT,
+    *,
+    fallback_inbox: bool = False,
+) -> dict[int, dict[str, Any]]:
+    """Add one message to each account (file already linked at ``paths[account]``), in
+    account id order, with one call of ``a3mail_add_message`` for all of them."""
+    if not paths:
+        return {}
+    account_ids = sorted(paths)
+    rows = await fetchall(
+        conn,
+        "SELECT t.account_id, r.* FROM unnest(%s::bigint[], %s::text[])"
+        " WITH ORDINALITY AS t(account_id, path, n), LATERAL a3mail_add_message("
+        "t.account_id, %s, %s, true, %s, %s, %s, %s, t.path, %s, "
+        + ", ".join(["%s"] * len(INDEX_COLUMNS))
+        + ") r ORDER BY t.n",
         (
-            box["id"],
-            account_id,
-            box["first_uid"],
-            box["modseq"],
+            account_ids,
+            [paths[a] for a in account_ids],
+            mailbox,
+            fallback_inbox,
+            new.size,
             new.bits,
             list(new.keywords),
             new.internal_date,
-            new.size,
-            path,
+            ctx.channel,
             *new.values.values(),
         ),
     )
-    await _add_usage(conn, account_id, new.size, 1)
-    await ctx.publish(
-        conn,
-        events.MESSAGE_ADDED,
-        account_id=account_id,
-        mailbox_id=box["id"],
-        uid=box["first_uid"],
-        modseq=box["modseq"],
-    )
+    return {r["account_id"]: r for r in rows}
 
 
 def _now() -> datetime:
@@ -496,15 +501,29 @@ def _json_text(value: Any) -> str:
 
 
 async def _resolve_all(conn: Any, recipients: Sequence[str]) -> dict[str, tuple[int, ...]]:
-    targets: dict[str, tuple[int, ...]] = {}
+    """Map each recipient to its accounts (itself, or an alias's local targets) in one query."""
+    normalized: dict[str, str | None] = {}
     for recipient in recipients:
         try:
-            address = normalize_address(recipient)
-        except Exception:
-            targets[recipient] = ()
-            continue
-        targets[recipient] = (await resolve_address(conn, address)).account_ids
-    return targets
+            normalized[recipient] = normalize_address(recipient)
+        except InvalidName:
+            normalized[recipient] = None
+    addresses = sorted({a for a in normalized.values() if a is not None})
+    rows = await fetchall(
+        conn,
+        "SELECT r.addr, a.id AS account_id FROM unnest(%(a)s::text[]) AS r(addr)"
+        " JOIN accounts a ON a.address = r.addr"
+        " UNION ALL"
+        " SELECT r.addr, ac.id FROM unnest(%(a)s::text[]) AS r(addr)"
+        " JOIN aliases al ON al.address = r.addr JOIN accounts ac ON ac.address = al.target"
+        " WHERE NOT EXISTS (SELECT 1 FROM accounts x WHERE x.address = r.addr)"
+        " ORDER BY 1, 2",
+        {"a": addresses},
+    )
+    found: dict[str, list[int]] = {}
+    for row in rows:
+        found.setdefault(row["addr"], []).append(row["account_id"])
+    return {r: tuple(dict.fromkeys(found.get(a, ()))) if a else () for r, a in normalized.items()}
 
 
 async def _check_accounts(
@@ -526,23 +545,6 @@ async def _check_accounts(
         else:
             outcome[r["id"]] = DeliveryStatus.DELIVERED
     return outcome
-
-
-async def _allocate(
-    conn: Any, account_id: int, mailbox: str, count: int, size: int, bits: int
-) -> dict[str, Any]:
-    """Allocate UIDs in the named mailbox, falling back to INBOX."""
-    name = normalize_mailbox(mailbox)
-    row = await fetchone(
-        conn,
-        "SELECT id FROM mailboxes WHERE account_id = %s AND name IN (%s, 'INBOX')"
-        " ORDER BY name = 'INBOX' LIMIT 1",
-        (account_id, name),
-    )
-    if row is None:
-        raise NotFound("the account has no INBOX")
-    unseen = 0 if bits & Flag.SEEN else count
-    return await _allocate_in(conn, row["id"], count, size, unseen=unseen)
 
 
 async def _allocate_in(
@@ -613,17 +615,18 @@ async def _remove_rows(
 
 
 def _result(
-    recipient: str,
-    account_ids: tuple[int, ...],
-    outcome: dict[int, DeliveryStatus],
-    placed: dict[int, tuple[int, int]],
+    recipient: str, account_ids: tuple[int, ...], added: Mapping[int, Mapping[str, Any]]
 ) -> DeliveryResult:
     if not account_ids:
         return DeliveryResult(recipient, DeliveryStatus.UNKNOWN)
     for account_id in account_ids:
-        if account_id in placed:
-            mailbox_id, uid = placed[account_id]
-            return DeliveryResult(recipient, DeliveryStatus.DELIVERED, account_id, mailbox_id, uid)
-    statuses = [outcome.get(a, DeliveryStatus.UNKNOWN) for a in account_ids]
-    status = DeliveryStatus.OVER_QUOTA if DeliveryStatus.OVER_QUOTA in statuses else statuses[0]
-    return DeliveryResult(recipient, status, account_ids[0])
+        row = added.get(account_id)
+        if row is not None and row["status"] == "delivered":
+            return DeliveryResult(
+                recipient, DeliveryStatus.DELIVERED, account_id, row["mailbox_id"], row["uid"]
+            )
+    statuses = [added[a]["status"] if a in added else "unknown" for a in account_ids]
+    for status in ("over_quota", "disabled"):
+        if status in statuses:
+            return DeliveryResult(recipient, DeliveryStatus(status), account_ids[0])
+    return DeliveryResult(recipient, DeliveryStatus.UNKNOWN, account_ids[0])

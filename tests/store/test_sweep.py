@@ -40,13 +40,13 @@ class SweepTests(StoreTestCase):
         """A file linked into alice's INBOX directory with no index row (a crash before
         commit); returns its relative path.  Its source in mail/tmp is removed."""
         blob = await self.store.incoming(MESSAGE)
-        rel = self.store.blobs.link(blob.path, self.alice.id, self.inbox.id, sub)
+        rel = self.store.blobs.link(blob.path, self.alice.id, sub)
         blob.path.unlink()
         return rel
 
     def dead_account_dir(self, account_id: int = 987654) -> str:
         """A message file in the directory of an account id that has no row."""
-        rel_dir = self.store.blobs.mailbox_dir(account_id, 5, "cur")
+        rel_dir = self.store.blobs.message_dir(account_id, "cur")
         (self.data_dir / rel_dir).mkdir(parents=True)
         (self.data_dir / rel_dir / "1.M1P1Q1.host").write_bytes(MESSAGE)
         return self.store.blobs.account_dir(account_id)
