@@ -1,0 +1,1 @@
+"""SMTP front: inbound MX, authenticated submission, and inbound message authentication."""

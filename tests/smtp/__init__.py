@@ -1,0 +1,1 @@
+"""Tests for a3mail.smtp."""
