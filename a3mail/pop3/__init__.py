@@ -1,0 +1,1 @@
+"""POP3: the server protocol, the maildrop over the store's INBOX, the listener factory."""

@@ -1,0 +1,87 @@
+"""The POP3 listener's protocol factory, built from the running a3mail's Runtime.
+
+The same factory serves the ``pop3`` listener (STLS) and the ``pop3s`` listener, which the
+service wraps in TLS (``pop3s`` is in ``a3mail.listeners.IMPLICIT_TLS``); a session sees
+which one it is on from its transport.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from twisted.cred.checkers import ICredentialsChecker
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.protocol import ServerFactory
+
+from a3mail.auth.checkers import AccountPasswordChecker
+from a3mail.auth.guard import LoginGuard
+from a3mail.config import Config
+from a3mail.pop3.server import POP3Server
+from a3mail.runtime import Runtime
+from a3mail.store import Store
+from a3mail.tls import ServerTLS
+
+
+@attrs.frozen
+class Pop3Settings:
+    """What a POP3 session needs from the configuration (durations in seconds)."""
+
+    hostname: str = "localhost"
+    max_line_length: int = 4096
+    idle_timeout: float = 600.0
+    max_errors: int = 10
+    allow_plaintext_loopback: bool = False
+
+    @classmethod
+    def from_config(cls, config: Config) -> Pop3Settings:
+        """The settings of a loaded configuration."""
+        return cls(
+            hostname=config.hostname,
+            max_line_length=config.limits.max_line_length,
+            idle_timeout=config.pop3.idle_timeout,
+            max_errors=config.pop3.max_errors,
+            allow_plaintext_loopback=config.auth.allow_plaintext_loopback,
+        )
+
+
+class POP3Factory(ServerFactory):
+    """Builds :class:`POP3Server` sessions sharing the store, checker, guard and TLS."""
+
+    protocol = POP3Server
+    noisy = False
+
+    def __init__(
+        self,
+        store: Store,
+        checker: ICredentialsChecker,
+        guard: LoginGuard,
+        settings: Pop3Settings,
+        tls: ServerTLS | None,
+        clock: IReactorTime,
+    ) -> None:
+        self.store = store
+        self.checker = checker
+        self.guard = guard
+        self.settings = settings
+        self.tls = tls
+        self.clock = clock
+
+    def buildProtocol(self, addr: Any) -> POP3Server:
+        """A new session."""
+        session = POP3Server()
+        session.factory = self
+        return session
+
+
+def build_factory(runtime: Runtime) -> POP3Factory:
+    """The factory for the ``pop3`` and ``pop3s`` listeners."""
+    config = runtime.config
+    return POP3Factory(
+        store=runtime.store,
+        checker=AccountPasswordChecker(runtime.store, runtime.reactor),
+        guard=LoginGuard(runtime.store, runtime.reactor, config.auth.failure_delay),
+        settings=Pop3Settings.from_config(config),
+        tls=runtime.tls,
+        clock=runtime.reactor,
+    )
