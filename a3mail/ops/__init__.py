@@ -1,0 +1,1 @@
+"""Operations: background services that run beside the protocol listeners (webhooks, ...)."""
