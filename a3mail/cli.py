@@ -296,16 +296,8 @@ async def key_create(store: Any, args: argparse.Namespace, out: TextIO) -> None:
         raise CommandError("--permissions: use some of read, write, admin")
     expires = _expiry(args.expires)
     account = await store.accounts.get(args.user)
-    new = apikeys.generate()
-    record = await store.keys.create(
-        key_id=new.key_id,
-        key_hash=new.key_hash,
-        secret_hash=new.secret_hash,
-        key_prefix=new.key_prefix,
-        account_id=account.id,
-        name=args.name,
-        permissions=permissions,
-        expires_at=expires,
+    new, record = await apikeys.issue(
+        store, account_id=account.id, name=args.name, permissions=permissions, expires_at=expires
     )
     await store.audit.record(
         "api_key.create",

@@ -9,6 +9,7 @@ Relative paths are resolved against the working directory at load time.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import math
 import os
@@ -34,7 +35,14 @@ from twisted.internet.testing import MemoryReactor
 #: Listener name -> default strports endpoint string.  The keys are exactly
 #: the names allowed in the ``[listeners]`` table; a protocol front registers
 #: its listener by adding a line here.
-LISTENER_DEFAULTS: dict[str, str] = {}
+LISTENER_DEFAULTS: dict[str, str] = {
+    "smtp": "tcp:2525:interface=127.0.0.1",
+    "submission": "tcp:5870:interface=127.0.0.1",
+    "submissions": "tcp:4650:interface=127.0.0.1",
+    "pop3": "tcp:1110:interface=127.0.0.1",
+    "pop3s": "tcp:9950:interface=127.0.0.1",
+    "http": "tcp:8080:interface=127.0.0.1",
+}
 
 #: Levels accepted by ``logging.level``.
 LOG_LEVELS = ("debug", "info", "warn", "error")
@@ -179,6 +187,62 @@ class AuthConfig:
 
 
 @attrs.frozen
+class SmtpConfig:
+    """The C{[smtp]} section (durations in seconds, sizes in bytes).
+
+    C{static_dns} maps C{(record type, name)} to the record strings served
+    instead of real DNS answers (tests, closed networks).
+    """
+
+    over_quota_reply: int
+    dmarc_failure: str
+    verify_inbound: bool
+    dns_servers: tuple[str, ...]
+    dns_timeout: float
+    static_dns: Mapping[tuple[str, str], tuple[str, ...]] = attrs.field(hash=False)
+    command_timeout: float
+    data_timeout: float
+    max_connections_per_ip: int
+    max_errors: int
+    max_data_line_length: int
+    sent_copy: bool
+
+
+@attrs.frozen
+class Pop3Config:
+    """The C{[pop3]} section (durations in seconds)."""
+
+    idle_timeout: float
+    max_errors: int
+
+
+@attrs.frozen
+class HttpConfig:
+    """The C{[http]} section (sizes in bytes, durations in seconds).
+
+    C{trusted_proxies} are networks whose C{X-Forwarded-For} is believed.
+    """
+
+    max_body: int
+    request_timeout: float
+    rate_limit_per_key: int
+    rate_limit_per_ip: int
+    rate_limit_window: float
+    trusted_proxies: tuple[str, ...]
+
+
+@attrs.frozen
+class WebhooksConfig:
+    """The C{[webhooks]} section (durations in seconds)."""
+
+    allow_private_targets: bool
+    timeout: float
+    max_attempts: int
+    poll_interval: float
+    retention: float
+
+
+@attrs.frozen
 class LoggingConfig:
     """The C{[logging]} section; C{json_file} is L{None} when not configured."""
 
@@ -206,6 +270,10 @@ class Config:
     auth: AuthConfig
     logging: LoggingConfig
     source: Path | None
+    smtp: SmtpConfig
+    pop3: Pop3Config
+    http: HttpConfig
+    webhooks: WebhooksConfig
 
     @property
     def pgdata(self) -> Path:
@@ -270,6 +338,45 @@ _to_size = _typed((int, str), SIZE_SYNTAX, parse_size)
 _to_duration = _typed((int, float, str), DURATION_SYNTAX, parse_duration)
 _to_identifier = _typed(str, "a lower-case SQL identifier", _matching(r"[a-z_][a-z0-9_]{0,62}"))
 _to_level = _typed(str, "one of " + ", ".join(LOG_LEVELS), _matching("|".join(LOG_LEVELS)))
+_to_over_quota_reply = _typed(str, '"452" or "552"', lambda text: int(_matching("452|552")(text)))
+_to_dmarc_failure = _typed(str, '"tag", "junk" or "reject"', _matching("tag|junk|reject"))
+
+
+def _dns_servers(items: list[object]) -> tuple[str, ...]:
+    """DNS server addresses: "192.0.2.1", "192.0.2.1:5353", "[2001:db8::1]:53"."""
+    address = r"(\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?|\[[0-9a-fA-F:.]+\](:\d{1,5})?|[0-9a-fA-F:]+)"
+    if not all(isinstance(item, str) for item in items):
+        raise ValueError(items)
+    return tuple(_matching(address)(str(item)) for item in items)
+
+
+def _static_dns(table: dict[str, object]) -> Mapping[tuple[str, str], tuple[str, ...]]:
+    """C{{"TXT example.com" = ["v=spf1 -all"]}} -> C{{("TXT", "example.com"): ("v=spf1 -all",)}}."""
+    records: dict[tuple[str, str], tuple[str, ...]] = {}
+    for key, values in table.items():
+        kind, _, name = key.partition(" ")
+        if not re.fullmatch(r"[A-Z]{1,10}", kind) or not name.strip() or " " in name.strip():
+            raise ValueError(key)
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise ValueError(key)
+        records[(kind, name.strip().lower().rstrip("."))] = tuple(values)
+    return types.MappingProxyType(records)
+
+
+_to_dns_servers = _typed(
+    list, 'a list of addresses like "192.0.2.1" or "192.0.2.1:53"', _dns_servers
+)
+_to_static_dns = _typed(dict, 'a table of "TYPE name" = ["record", ...]', _static_dns)
+
+
+def _networks(items: list[object]) -> tuple[str, ...]:
+    """Addresses or networks: "192.0.2.1", "10.0.0.0/8", "2001:db8::/32"."""
+    if not all(isinstance(item, str) for item in items):
+        raise ValueError(items)
+    return tuple(str(ipaddress.ip_network(str(item), strict=False)) for item in items)
+
+
+_to_networks = _typed(list, 'a list of addresses or networks like "10.0.0.0/8"', _networks)
 
 
 def _resolve(text: str) -> Path:
@@ -345,6 +452,39 @@ _SECTION_KEYS: dict[str, dict[str, _Key]] = {
     "auth": {
         "failure_delay": _Key(_to_duration, "1s"),
         "allow_plaintext_loopback": _Key(_to_bool, False),
+    },
+    "smtp": {
+        "over_quota_reply": _Key(_to_over_quota_reply, "452"),
+        "dmarc_failure": _Key(_to_dmarc_failure, "tag"),
+        "verify_inbound": _Key(_to_bool, True),
+        "dns_servers": _Key(_to_dns_servers, []),
+        "dns_timeout": _Key(_to_duration, "10s", positive=True),
+        "static_dns": _Key(_to_static_dns, {}),
+        "command_timeout": _Key(_to_duration, "5m", positive=True),
+        "data_timeout": _Key(_to_duration, "5m", positive=True),
+        "max_connections_per_ip": _Key(_to_int, 20, minimum=1),
+        "max_errors": _Key(_to_int, 10, minimum=1),
+        "max_data_line_length": _Key(_to_int, 998, minimum=998),
+        "sent_copy": _Key(_to_bool, True),
+    },
+    "pop3": {
+        "idle_timeout": _Key(_to_duration, "10m", minimum=600),
+        "max_errors": _Key(_to_int, 10, minimum=1),
+    },
+    "http": {
+        "max_body": _Key(_to_size, "1M", positive=True),
+        "request_timeout": _Key(_to_duration, "60s", positive=True),
+        "rate_limit_per_key": _Key(_to_int, 1000, minimum=0),
+        "rate_limit_per_ip": _Key(_to_int, 100, minimum=0),
+        "rate_limit_window": _Key(_to_duration, "1h", minimum=1),
+        "trusted_proxies": _Key(_to_networks, []),
+    },
+    "webhooks": {
+        "allow_private_targets": _Key(_to_bool, False),
+        "timeout": _Key(_to_duration, "10s", positive=True),
+        "max_attempts": _Key(_to_int, 8, minimum=1),
+        "poll_interval": _Key(_to_duration, "30s", minimum=1),
+        "retention": _Key(_to_duration, "30d", minimum=3600),
     },
     "logging": {
         "level": _Key(_to_level, "info"),
@@ -521,6 +661,10 @@ def load_config(
         auth=AuthConfig(**sections["auth"]),
         logging=LoggingConfig(**sections["logging"]),
         source=source,
+        smtp=SmtpConfig(**sections["smtp"]),
+        pop3=Pop3Config(**sections["pop3"]),
+        http=HttpConfig(**sections["http"]),
+        webhooks=WebhooksConfig(**sections["webhooks"]),
     )
 
 

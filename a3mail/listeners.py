@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from typing import Any
 
 from twisted.internet.interfaces import IProtocolFactory
 
@@ -20,20 +21,27 @@ from a3mail.runtime import Runtime
 FactoryBuilder = Callable[[Runtime], IProtocolFactory]
 
 
-def lazy(target: str) -> FactoryBuilder:
-    """A builder that imports ``module:function`` when first called."""
+def lazy(target: str) -> Callable[[Runtime], Any]:
+    """A builder that imports ``module:function`` when first called, then calls it with the
+    runtime (used for protocol factories here and for background services)."""
     module_name, _, function_name = target.partition(":")
 
-    def build(runtime: Runtime) -> IProtocolFactory:
-        builder: FactoryBuilder = getattr(importlib.import_module(module_name), function_name)
-        return builder(runtime)
+    def build(runtime: Runtime) -> Any:
+        return getattr(importlib.import_module(module_name), function_name)(runtime)
 
     build.__qualname__ = f"lazy({target})"
     return build
 
 
 # name -> builder of the protocol factory for that listener.
-PROTOCOL_FACTORIES: dict[str, FactoryBuilder] = {}
+PROTOCOL_FACTORIES: dict[str, FactoryBuilder] = {
+    "pop3": lazy("a3mail.pop3.factory:build_factory"),
+    "pop3s": lazy("a3mail.pop3.factory:build_factory"),
+    "smtp": lazy("a3mail.smtp.factory:build_mx"),
+    "submission": lazy("a3mail.smtp.factory:build_submission"),
+    "submissions": lazy("a3mail.smtp.factory:build_submissions"),
+    "http": lazy("a3mail.http.factory:build_http"),
+}
 
 # Listeners that speak TLS from the first byte (the endpoint itself is plain tcp:).
 IMPLICIT_TLS: frozenset[str] = frozenset({"submissions", "imaps", "pop3s"})

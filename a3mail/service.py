@@ -10,6 +10,7 @@ from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IStreamServerEndpoint
 from twisted.internet.threads import deferToThreadPool
 
+from a3mail.background import BACKGROUND_SERVICES, ServiceBuilder
 from a3mail.listeners import IMPLICIT_TLS, PROTOCOL_FACTORIES, FactoryBuilder
 from a3mail.logs import add_json_file, get_logger, set_level
 from a3mail.runtime import Runtime
@@ -91,12 +92,17 @@ class A3MailService(MultiService):
         embedded: EmbeddedPostgres | None = None,
         protocols: Mapping[str, FactoryBuilder] | None = None,
         stop_reactor: Callable[[], None] | None = None,
+        background: Mapping[str, ServiceBuilder] | None = None,
     ) -> None:
         super().__init__()
         self.runtime = runtime
         self.endpoint_factory = endpoint_factory
         self.embedded = embedded
         self.protocols = PROTOCOL_FACTORIES if protocols is None else protocols
+        self.background_builders = BACKGROUND_SERVICES if background is None else background
+        # Background services (a3mail.background): not children of this MultiService, so
+        # that they start after the store opens and stop after the listeners.
+        self.background = MultiService()
         self.stop_reactor = stop_reactor or self._stop_reactor
         self.ready: Deferred[None] | None = None
         self.failure: str | None = None
@@ -126,6 +132,7 @@ class A3MailService(MultiService):
             origin=origin,
             data_dir=str(config.data_dir),
         )
+        self._start_background()
         for name, description in config.listeners.items():
             builder = self.protocols.get(name)
             if builder is None:
@@ -135,6 +142,16 @@ class A3MailService(MultiService):
                 factory = wrap_server_factory(factory, self.runtime.tls)
             endpoint = self.endpoint_factory(self.runtime.reactor, description)
             self.addService(ListenerService(name, description, endpoint, factory, self.fail))
+
+    def _start_background(self) -> None:
+        """Build and start every background service (webhooks, ...)."""
+        if not self.running:  # stopped while the store was opening
+            return
+        for name, builder in self.background_builders.items():
+            service = builder(self.runtime)
+            service.setName(name)
+            service.setServiceParent(self.background)
+        self.background.startService()
 
     def _stop_reactor(self) -> None:
         reactor = self.runtime.reactor
@@ -156,6 +173,8 @@ class A3MailService(MultiService):
 
     async def _stop(self) -> None:
         await DeferredList([d for d in [MultiService.stopService(self)] if d is not None])
+        if self.background.running:
+            await DeferredList([d for d in [self.background.stopService()] if d is not None])
         try:
             await self.runtime.store.close()
         except Exception:

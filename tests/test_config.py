@@ -160,7 +160,7 @@ class DefaultsTests(ConfigTestCase):
         self.assertEqual(c.tls.certificate, data / "tls" / "cert.pem")
         self.assertEqual(c.tls.private_key, data / "tls" / "key.pem")
         self.assertTrue(c.tls.generated)
-        self.assertEqual(dict(c.listeners), {})
+        self.assertEqual(dict(c.listeners), config.LISTENER_DEFAULTS)
         self.assertEqual(c.limits.max_message_size, 50 * M)
         self.assertEqual(c.limits.max_recipients, 100)
         self.assertEqual(c.limits.max_line_length, 4096)
@@ -360,7 +360,7 @@ class SampleFileTests(ConfigTestCase):
         self.assertEqual(set(raw) - set(config._TOP_KEYS), {*config._SECTION_KEYS, "listeners"})
 
     def test_docs_list_every_key(self) -> None:
-        documented = set(re.findall(r"^\| `([a-z_.]+)` \|", DOCS.read_text(), re.MULTILINE))
+        documented = set(re.findall(r"^\| `([a-z0-9_.]+)` \|", DOCS.read_text(), re.MULTILINE))
         self.assertEqual(documented, set(self.schema()))
 
 
@@ -402,7 +402,8 @@ class ErrorTests(ConfigTestCase):
         )
         self.assertConfigError("[logging]\ncolour = true", "config: logging.colour: unknown key")
         self.assertConfigError(
-            '[listeners]\nsmtpp = "tcp:25"', "config: listeners.smtpp: unknown key"
+            '[listeners]\nsmptp = "tcp:25"',
+            'config: listeners.smptp: unknown key (did you mean "smtp"?)',
         )
 
     def test_wrong_types(self) -> None:

@@ -13,6 +13,8 @@ import psutil
 from twisted.internet import threads
 from twisted.trial import unittest
 
+from a3mail.config import LISTENER_DEFAULTS
+
 ROOT = Path(__file__).resolve().parent.parent
 TWISTD = "from twisted.scripts.twistd import run; run()"
 
@@ -70,9 +72,18 @@ class FreshMachineTests(unittest.TestCase):
         workdir = Path(self.mktemp()).absolute()
         workdir.mkdir()
         data = workdir / "data"
-        first = Server(workdir, "--data-dir", str(data))
+        # The defaults, except that every listener takes a free port (the standard test
+        # ports may be in use on a developer's machine).
+        config = workdir / "a3mail.toml"
+        config.write_text(
+            "[listeners]\n"
+            + "".join(f'{name} = "tcp:0:interface=127.0.0.1"\n' for name in LISTENER_DEFAULTS)
+        )
+        first = Server(workdir, "--config", str(config), "--data-dir", str(data))
         try:
             first.wait_for("store ready: embedded PostgreSQL")
+            for _ in LISTENER_DEFAULTS:
+                first.wait_for(" listening on tcp:0:interface=127.0.0.1 (127.0.0.1:")
             self.assertTrue((data / "pgdata" / "PG_VERSION").exists())
             self.assertTrue(postgres_processes(data / "pgdata"))
         finally:
@@ -85,7 +96,7 @@ class FreshMachineTests(unittest.TestCase):
         cert = (data / "tls" / "cert.pem").read_bytes()
         self.assertEqual(os.stat(data / "tls" / "key.pem").st_mode & 0o777, 0o600)
 
-        second = Server(workdir, "--data-dir", str(data))
+        second = Server(workdir, "--config", str(config), "--data-dir", str(data))
         try:
             second.wait_for("store ready: embedded PostgreSQL")
         finally:

@@ -11,8 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 import attrs
+
+if TYPE_CHECKING:
+    from a3mail.store import Store
+    from a3mail.store.records import ApiKey
 
 KEY_PREFIX = "mk_live_"
 SECRET_PREFIX = "sk_live_"  # noqa: S105 - a token prefix, not a secret
@@ -67,3 +74,26 @@ def looks_like_token(token: str) -> bool:
         and token.isascii()
         and token.isprintable()
     )
+
+
+async def issue(
+    store: Store,
+    *,
+    account_id: int | None,
+    name: str = "",
+    permissions: Sequence[str] = ("read",),
+    expires_at: datetime | None = None,
+) -> tuple[NewKey, ApiKey]:
+    """Generate a key and store its digests; returns the tokens (shown once) and the record."""
+    new = generate()
+    record = await store.keys.create(
+        key_id=new.key_id,
+        key_hash=new.key_hash,
+        secret_hash=new.secret_hash,
+        key_prefix=new.key_prefix,
+        account_id=account_id,
+        name=name,
+        permissions=permissions,
+        expires_at=expires_at,
+    )
+    return new, record

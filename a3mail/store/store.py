@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from a3mail.store import migrate as migrations
@@ -15,9 +16,18 @@ from a3mail.store.db import Database, deferred
 from a3mail.store.domains import Domains
 from a3mail.store.events import EventBus, channel_for
 from a3mail.store.keys import ApiKeys
+from a3mail.store.locks import SessionLocks
 from a3mail.store.mailboxes import Mailboxes
 from a3mail.store.messages import Messages
+from a3mail.store.queue import OutboundQueue, sweep_queue_files
+from a3mail.store.queue_admin import QueueAdmin
+from a3mail.store.ratelimits import RateLimitCounters
+from a3mail.store.recipients import Recipients
+from a3mail.store.spool import Spool
+from a3mail.store.stats import Stats
+from a3mail.store.summaries import MessageSummaries
 from a3mail.store.sweep import SweepReport, sweep
+from a3mail.store.webhooks import Webhooks
 
 SERVER_APP_PREFIX = "a3mail-server:"
 
@@ -42,6 +52,15 @@ class Store:
         self.keys = ApiKeys(self.ctx)
         self.audit = AuditLog(self.ctx)
         self.events = EventBus(db, self.ctx.channel)
+        self.queue = OutboundQueue(self.ctx)
+        self.queue_admin = QueueAdmin(self.ctx)
+        self.ratelimits = RateLimitCounters(self.ctx)
+        self.stats = Stats(self.ctx)
+        self.summaries = MessageSummaries(self.ctx)
+        self.recipients = Recipients(self.ctx)
+        self.spool = Spool(self.ctx)
+        self.locks = SessionLocks(db)
+        self.webhooks = Webhooks(self.ctx)
 
     @deferred
     async def open(self, *, migrate: bool = True, listen: bool = True) -> None:
@@ -59,11 +78,14 @@ class Store:
 
     @deferred
     async def close(self) -> None:
-        """Stop the event bus and close the pool."""
+        """Stop the event bus, drop the session locks and close the pool."""
         try:
             await self.events.stop()
         finally:
-            await self.db.close()
+            try:
+                await self.locks.close()
+            finally:
+                await self.db.close()
 
     @deferred
     async def migration_status(self) -> migrations.MigrationStatus:
@@ -84,7 +106,23 @@ class Store:
         """
         if grace is None:
             grace = default_grace if await self._other_servers() else 0.0
-        return await sweep(self.ctx, grace)
+        report = await sweep(self.ctx, grace)
+        await sweep_queue_files(self.ctx, grace)
+        return report
+
+    @deferred
+    async def publish(self, event_type: str, **data: object) -> None:
+        """Announce an event that goes with no change of ours (e.g. ``smtp.rejected``) on the
+        bus, through NOTIFY like every other event."""
+        async with self.db.transaction() as conn:
+            await self.ctx.publish(conn, event_type, **data)
+
+    @deferred
+    async def publish_all(self, events: Sequence[tuple[str, Mapping[str, object]]]) -> None:
+        """Announce several such events in one transaction (type, data) pairs, in order."""
+        async with self.db.transaction() as conn:
+            for event_type, data in events:
+                await self.ctx.publish(conn, event_type, **data)
 
     async def _other_servers(self) -> bool:
         row = await self.db.fetchone(

@@ -76,13 +76,15 @@ class MigrationTests(unittest.TestCase):
 
     async def test_0001_creates_the_tables(self):
         applied = await self.migrate()
-        self.assertEqual([(m.version, m.name) for m in applied], [(1, "initial")])
+        self.assertEqual((applied[0].version, applied[0].name), (1, "initial"))
         rows = await self.fetchall(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
             (self.schema,),
         )
-        self.assertEqual({r["table_name"] for r in rows}, TABLES)
-        [version] = await self.fetchall("SELECT version, name FROM schema_version")
+        self.assertLessEqual(TABLES, {r["table_name"] for r in rows})  # later ones add more
+        [version, *_] = await self.fetchall(
+            "SELECT version, name FROM schema_version ORDER BY version"
+        )
         self.assertEqual((version["version"], version["name"]), (1, "initial"))
 
     async def test_0001_key_constraints(self):
@@ -146,19 +148,21 @@ class MigrationTests(unittest.TestCase):
     async def test_second_migrate_applies_nothing(self):
         await self.migrate()
         self.assertEqual(await self.migrate(), [])
+        versions = [m.version for m in migrations.available_migrations()]
         status = await self.status()
-        self.assertEqual(status.current, 1)
-        self.assertEqual(status.applied, (1,))
+        self.assertEqual(status.current, versions[-1])
+        self.assertEqual(status.applied, tuple(versions))
         self.assertEqual(status.pending, ())
-        rows = await self.fetchall("SELECT version FROM schema_version")
-        self.assertEqual([r["version"] for r in rows], [1])
+        rows = await self.fetchall("SELECT version FROM schema_version ORDER BY version")
+        self.assertEqual([r["version"] for r in rows], versions)
 
     async def test_concurrent_migrations_apply_once(self):
         other = await self.database()
         results = await defer.gatherResults([self.migrate(self.db), self.migrate(other)])
-        self.assertEqual(sorted(m.version for applied in results for m in applied), [1])
-        rows = await self.fetchall("SELECT version FROM schema_version")
-        self.assertEqual([r["version"] for r in rows], [1])
+        versions = [m.version for m in migrations.available_migrations()]
+        self.assertEqual(sorted(m.version for applied in results for m in applied), versions)
+        rows = await self.fetchall("SELECT version FROM schema_version ORDER BY version")
+        self.assertEqual([r["version"] for r in rows], versions)
         self.assertEqual((await self.status()).pending, ())
 
     async def test_a_newer_database_is_refused_clearly(self):

@@ -18,6 +18,12 @@ from tests.support import pg
 
 _migrated_schema: str | None = None
 _TABLES = (
+    "webhook_attempts",
+    "webhook_deliveries",
+    "webhooks",
+    "http_rate_limits",
+    "outbound_queue",
+    "outbound_messages",
     "audit_log",
     "api_keys",
     "expunged",
