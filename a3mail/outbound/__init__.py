@@ -1,0 +1,1 @@
+"""Outbound delivery: the queue runner, MX resolution, the ESMTP client, bounces, DKIM."""
