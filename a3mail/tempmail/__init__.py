@@ -1,0 +1,1 @@
+"""Temp-mail services that run beside the listeners (the expiry reaper)."""
