@@ -28,4 +28,6 @@ def lazy_service(target: str) -> ServiceBuilder:
 # name -> builder of the service.
 BACKGROUND_SERVICES: dict[str, ServiceBuilder] = {
     "webhooks": lazy_service("a3mail.ops.webhooks:build_service"),
+    "outbound": lazy_service("a3mail.outbound.service:build_service"),
+    "tempmail-reaper": lazy_service("a3mail.tempmail.reaper:build_service"),
 }

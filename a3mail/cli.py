@@ -41,7 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-users", type=int)
     p.add_argument("--max-quota", help="largest quota a user may have (e.g. 10G)")
     p.add_argument("--disabled", action="store_true", help="add it disabled")
+    p.add_argument("--tempmail", action="store_true", help="offer temp addresses in it")
     p.set_defaults(run=domain_add)
+    p = domain.add_parser("tempmail", help="turn temp mail on or off for a domain")
+    p.add_argument("name")
+    p.add_argument("state", choices=("on", "off"))
+    p.set_defaults(run=domain_tempmail)
     domain.add_parser("list", help="list domains").set_defaults(run=domain_list)
     p = domain.add_parser("delete", help="delete a domain")
     p.add_argument("name")
@@ -108,6 +113,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     db.add_parser("migrate", help="apply pending migrations").set_defaults(run=db_migrate)
     db.add_parser("status", help="show applied and pending migrations").set_defaults(run=db_status)
+
+    queue = groups.add_parser("queue", help="the outbound queue").add_subparsers(
+        dest="action", required=True
+    )
+    p = queue.add_parser("list", help="list queue entries")
+    p.add_argument("--queue", choices=("all", "outgoing", "retry", "bounce"), default="all")
+    p.add_argument("--limit", type=int, default=100)
+    p.set_defaults(run=queue_list)
+    p = queue.add_parser("show", help="show one entry and its delivery results")
+    p.add_argument("id", type=int)
+    p.set_defaults(run=queue_show)
+    p = queue.add_parser("retry", help="make entries due now (also failed ones)")
+    p.add_argument("ids", type=int, nargs="+")
+    p.set_defaults(run=queue_retry)
+    p = queue.add_parser("delete", help="delete entries (not those being sent)")
+    p.add_argument("ids", type=int, nargs="+")
+    p.set_defaults(run=queue_delete)
+    queue.add_parser("flush", help="make every waiting entry due now").set_defaults(run=queue_flush)
+
+    dkim = groups.add_parser("dkim", help="DKIM signing keys").add_subparsers(
+        dest="action", required=True
+    )
+    p = dkim.add_parser("generate", help="create a key and print its DNS TXT record")
+    p.add_argument("--domain", required=True)
+    p.add_argument("--selector", default="a3mail")
+    p.add_argument("--algorithm", choices=("rsa", "ed25519"), default="rsa")
+    p.set_defaults(run=dkim_generate)
     return parser
 
 
@@ -185,7 +217,19 @@ async def domain_add(store: Any, args: argparse.Namespace, out: TextIO) -> None:
         max_quota=_size(args.max_quota, "--max-quota"),
     )
     await store.audit.record("domain.create", actor="cli", target=domain.name)
+    if args.tempmail:
+        await store.tempmail.set_domain(domain.name, True)
     out.write(f"domain {domain.name} added\n")
+
+
+async def domain_tempmail(store: Any, args: argparse.Namespace, out: TextIO) -> None:
+    """a3mail domain tempmail NAME on|off"""
+    name = args.name.lower()
+    await store.tempmail.set_domain(name, args.state == "on")
+    await store.audit.record(
+        "domain.update", actor="cli", target=name, details={"tempmail": args.state}
+    )
+    out.write(f"temp mail {args.state} for {name}\n")
 
 
 async def domain_list(store: Any, args: argparse.Namespace, out: TextIO) -> None:
@@ -349,6 +393,65 @@ async def db_status(store: Any, args: argparse.Namespace, out: TextIO) -> None:
 
 
 # -- running ----------------------------------------------------------------------------------
+
+
+async def queue_list(store: Any, args: argparse.Namespace, out: TextIO) -> None:
+    entries, total = await store.queue_admin.entries(queue=args.queue, limit=args.limit)
+    for e in entries:
+        when = e.next_attempt_at.strftime("%Y-%m-%d %H:%M:%S")
+        out.write(
+            f"{e.id}\t{e.state}\t{e.attempts}\t{when}\t<{e.sender}>\t"
+            f"{','.join(e.recipients)}\t{e.last_error or ''}\n"
+        )
+    out.write(f"{total} entries\n")
+
+
+async def queue_show(store: Any, args: argparse.Namespace, out: TextIO) -> None:
+    from a3mail.store.records import NotFound
+
+    try:
+        e = await store.queue.get(args.id)
+    except NotFound as exc:
+        raise CommandError(str(exc)) from None
+    out.write(
+        f"id: {e.id}\nstate: {e.state}\nsender: <{e.sender}>\ndomain: {e.domain}\n"
+        f"recipients: {', '.join(e.recipients)}\nattempts: {e.attempts}\n"
+        f"next attempt: {e.next_attempt_at.isoformat()}\nqueued: {e.created_at.isoformat()}\n"
+        f"size: {e.size - e.skip_bytes}\nlast error: {e.last_error or ''}\n"
+    )
+    for r in await store.outbound.results(e.id):
+        out.write(
+            f"{r['created_at'].isoformat()}\t{r['recipient']}\t{r['status']}\t"
+            f"{r['code']} {r['reply']}\t{r['remote_mta']}\n"
+        )
+
+
+async def queue_retry(store: Any, args: argparse.Namespace, out: TextIO) -> None:
+    count = await store.queue_admin.retry(args.ids, include_failed=True)
+    out.write(f"{count} entries due now\n")
+
+
+async def queue_delete(store: Any, args: argparse.Namespace, out: TextIO) -> None:
+    count = await store.outbound.delete(args.ids)
+    out.write(f"{count} entries deleted\n")
+
+
+async def queue_flush(store: Any, args: argparse.Namespace, out: TextIO) -> None:
+    count = await store.queue_admin.retry()
+    out.write(f"{count} entries due now\n")
+
+
+async def dkim_generate(store: Any, args: argparse.Namespace, out: TextIO) -> None:
+    from a3mail.outbound.dkim import generate_key, key_dir
+
+    domain = args.domain.lower().rstrip(".")
+    if not await store.domains.is_local(domain):
+        raise CommandError(f"not a local domain: {domain}")
+    data_dir = store.blobs.data_dir
+    if (key_dir(data_dir, domain) / f"{args.selector}.key").exists():
+        raise CommandError(f"a key {args.selector} exists for {domain}")
+    record = generate_key(data_dir, domain, args.selector, args.algorithm)
+    out.write(f'{args.selector}._domainkey.{domain}. IN TXT "{record}"\n')
 
 
 def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:

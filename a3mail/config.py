@@ -243,6 +243,34 @@ class WebhooksConfig:
 
 
 @attrs.frozen
+class OutboundConfig:
+    """The C{[outbound]} section (durations in seconds).
+
+    C{static_mx} maps a destination domain to C{host:port} strings used instead of
+    the DNS (tests, closed networks); C{smarthost} ("" = none) is C{host:port}.
+    """
+
+    poll_interval: float
+    concurrency: int
+    connections_per_domain: int
+    connect_timeout: float
+    command_timeout: float
+    dns_timeout: float
+    lease_time: float
+    retry_schedule: tuple[float, ...]
+    max_queue_lifetime: float
+    delay_warning: float
+    tls: str
+    verify_certificates: bool
+    smarthost: str
+    smarthost_tls: str
+    smarthost_username: str
+    smarthost_password: str = attrs.field(repr=False)
+    smarthost_domains: Mapping[str, Mapping[str, str]] = attrs.field(hash=False, repr=False)
+    static_mx: Mapping[str, tuple[str, ...]] = attrs.field(hash=False)
+
+
+@attrs.frozen
 class LoggingConfig:
     """The C{[logging]} section; C{json_file} is L{None} when not configured."""
 
@@ -274,6 +302,7 @@ class Config:
     pop3: Pop3Config
     http: HttpConfig
     webhooks: WebhooksConfig
+    outbound: OutboundConfig
 
     @property
     def pgdata(self) -> Path:
@@ -367,6 +396,62 @@ _to_dns_servers = _typed(
     list, 'a list of addresses like "192.0.2.1" or "192.0.2.1:53"', _dns_servers
 )
 _to_static_dns = _typed(dict, 'a table of "TYPE name" = ["record", ...]', _static_dns)
+
+
+def _durations(items: list[object]) -> tuple[float, ...]:
+    """A non-empty list of durations > 0, e.g. ["5m", "1h"]."""
+    values = tuple(parse_duration(item) for item in items)  # type: ignore[arg-type]
+    if not values or min(values) <= 0:
+        raise ValueError(items)
+    return values
+
+
+def _static_mx(table: dict[str, object]) -> Mapping[str, tuple[str, ...]]:
+    """C{{"example.net" = ["127.0.0.1:2526"]}} -> domain (lower case) -> host:port strings."""
+    routes: dict[str, tuple[str, ...]] = {}
+    for domain, targets in table.items():
+        if not isinstance(targets, list) or not targets:
+            raise ValueError(domain)
+        if not all(isinstance(t, str) and t.strip() for t in targets):
+            raise ValueError(domain)
+        routes[domain.strip().lower().rstrip(".")] = tuple(str(t).strip() for t in targets)
+    return types.MappingProxyType(routes)
+
+
+_SMARTHOST_FIELDS = {"host": "", "tls": "starttls", "username": "", "password": ""}
+
+
+def _smarthost_domains(table: dict[str, object]) -> Mapping[str, Mapping[str, str]]:
+    """C{{"example.org" = {host = "relay:587", tls = "tls", username = "u", password = "p"}}}
+    -> domain (lower case) -> the four fields (host required)."""
+    routes: dict[str, Mapping[str, str]] = {}
+    for domain, route in table.items():
+        if not isinstance(route, dict) or set(route) - set(_SMARTHOST_FIELDS):
+            raise ValueError(domain)
+        if not all(isinstance(v, str) for v in route.values()) or not route.get("host"):
+            raise ValueError(domain)
+        if route.get("tls", "starttls") not in ("starttls", "require-starttls", "tls", "none"):
+            raise ValueError(domain)
+        fields = {**_SMARTHOST_FIELDS, **route}
+        routes[domain.strip().lower().rstrip(".")] = types.MappingProxyType(fields)
+    return types.MappingProxyType(routes)
+
+
+_to_smarthost_domains = _typed(
+    dict,
+    'a table of "domain" = { host = "relay:587", tls = "...", username = "...", password = "..." }',
+    _smarthost_domains,
+)
+_to_durations = _typed(list, 'a non-empty list of durations like ["5m", "1h"]', _durations)
+_to_static_mx = _typed(dict, 'a table of "domain" = ["host:port", ...]', _static_mx)
+_to_tls_mode = _typed(
+    str, '"starttls", "require-starttls" or "none"', _matching("starttls|require-starttls|none")
+)
+_to_smarthost_tls = _typed(
+    str,
+    '"starttls", "require-starttls", "tls" or "none"',
+    _matching("starttls|require-starttls|tls|none"),
+)
 
 
 def _networks(items: list[object]) -> tuple[str, ...]:
@@ -485,6 +570,26 @@ _SECTION_KEYS: dict[str, dict[str, _Key]] = {
         "max_attempts": _Key(_to_int, 8, minimum=1),
         "poll_interval": _Key(_to_duration, "30s", minimum=1),
         "retention": _Key(_to_duration, "30d", minimum=3600),
+    },
+    "outbound": {
+        "poll_interval": _Key(_to_duration, "10s", minimum=1),
+        "concurrency": _Key(_to_int, 20, minimum=1),
+        "connections_per_domain": _Key(_to_int, 5, minimum=1),
+        "connect_timeout": _Key(_to_duration, "30s", positive=True),
+        "command_timeout": _Key(_to_duration, "5m", positive=True),
+        "dns_timeout": _Key(_to_duration, "30s", positive=True),
+        "lease_time": _Key(_to_duration, "15m", minimum=60),
+        "retry_schedule": _Key(_to_durations, ["5m", "10m", "20m", "40m", "80m", "160m", "4h"]),
+        "max_queue_lifetime": _Key(_to_duration, "5d"),
+        "delay_warning": _Key(_to_duration, "4h"),
+        "tls": _Key(_to_tls_mode, "starttls"),
+        "verify_certificates": _Key(_to_bool, False),
+        "smarthost": _Key(_to_str, ""),
+        "smarthost_tls": _Key(_to_smarthost_tls, "starttls"),
+        "smarthost_username": _Key(_to_str, ""),
+        "smarthost_password": _Key(_to_str, ""),
+        "smarthost_domains": _Key(_to_smarthost_domains, {}),
+        "static_mx": _Key(_to_static_mx, {}),
     },
     "logging": {
         "level": _Key(_to_level, "info"),
@@ -665,6 +770,7 @@ def load_config(
         pop3=Pop3Config(**sections["pop3"]),
         http=HttpConfig(**sections["http"]),
         webhooks=WebhooksConfig(**sections["webhooks"]),
+        outbound=OutboundConfig(**sections["outbound"]),
     )
 
 

@@ -23,6 +23,7 @@ SurfaceBuilder = Callable[[Runtime, Any], Surface]
 #: name -> "module:function" building the surface from (runtime, clock).
 SURFACES: dict[str, str] = {
     "admin": "a3mail.http.admin.api:build_surface",
+    "tempmail": "a3mail.http.tempmail.api:build_surface",
 }
 
 

@@ -159,6 +159,7 @@ SCHEMAS: dict[str, Schema] = {
             "max_users": nullable(COUNT),
             "max_quota": nullable(COUNT),
             "users_count": COUNT,
+            "tempmail": BOOL,
             "created_at": TIME,
         }
     ),

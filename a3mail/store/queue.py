@@ -6,8 +6,8 @@ row and one ``outbound_queue`` entry per destination domain (the same pattern as
 ``Messages.deliver``).  A crash before the commit leaves only an unreferenced file under
 ``mail/queue/``, which :func:`sweep_queue_files` removes at start-up; a crash after it
 leaves a complete queue entry.  The file is removed only once every entry of its message
-is finished (:meth:`OutboundQueue.finish`); the outbound queue runner (a later piece of
-work) leases entries with ``FOR UPDATE SKIP LOCKED``.
+is finished (:meth:`OutboundQueue.finish`); the outbound queue runner (``a3mail.outbound``,
+through ``a3mail.store.outbound``) leases entries with ``FOR UPDATE SKIP LOCKED``.
 """
 
 from __future__ import annotations

@@ -97,6 +97,7 @@ class Domain:
     max_quota: int | None
     created_at: datetime
     users_count: int = 0
+    tempmail: bool = False  # offers temp addresses (the temp-mail API)
 
 
 @attrs.frozen

@@ -19,6 +19,7 @@ from a3mail.store.keys import ApiKeys
 from a3mail.store.locks import SessionLocks
 from a3mail.store.mailboxes import Mailboxes
 from a3mail.store.messages import Messages
+from a3mail.store.outbound import OutboundDelivery
 from a3mail.store.queue import OutboundQueue, sweep_queue_files
 from a3mail.store.queue_admin import QueueAdmin
 from a3mail.store.ratelimits import RateLimitCounters
@@ -27,6 +28,7 @@ from a3mail.store.spool import Spool
 from a3mail.store.stats import Stats
 from a3mail.store.summaries import MessageSummaries
 from a3mail.store.sweep import SweepReport, sweep
+from a3mail.store.tempmail import TempMail
 from a3mail.store.webhooks import Webhooks
 
 SERVER_APP_PREFIX = "a3mail-server:"
@@ -54,6 +56,7 @@ class Store:
         self.events = EventBus(db, self.ctx.channel)
         self.queue = OutboundQueue(self.ctx)
         self.queue_admin = QueueAdmin(self.ctx)
+        self.outbound = OutboundDelivery(self.ctx)
         self.ratelimits = RateLimitCounters(self.ctx)
         self.stats = Stats(self.ctx)
         self.summaries = MessageSummaries(self.ctx)
@@ -61,6 +64,7 @@ class Store:
         self.spool = Spool(self.ctx)
         self.locks = SessionLocks(db)
         self.webhooks = Webhooks(self.ctx)
+        self.tempmail = TempMail(self.ctx)
 
     @deferred
     async def open(self, *, migrate: bool = True, listen: bool = True) -> None:

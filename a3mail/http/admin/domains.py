@@ -42,6 +42,7 @@ CREATE_DOMAIN = Body(
             nullable=True,
             minimum=0,
         ),
+        "tempmail": Field("boolean", "True: the temp-mail API offers addresses in it."),
     },
     "Give the domain as name or as domain.",
 )
@@ -57,6 +58,7 @@ def domain_json(domain: Domain) -> dict[str, Any]:
         "max_users": domain.max_users,
         "max_quota": domain.max_quota,
         "users_count": domain.users_count,
+        "tempmail": domain.tempmail,
         "created_at": domain.created_at,
     }
 
@@ -99,6 +101,9 @@ class DomainsApi:
             max_users=body.get("max_users"),
             max_quota=body.get("max_quota"),
         )
+        if body.get("tempmail"):
+            await self.ctx.store.tempmail.set_domain(domain.id, True)
+            domain = await self.ctx.store.domains.get(domain.id)
         await self.ctx.audit(request, "domain.create", domain.name, {"id": domain.id})
         return JsonResponse(domain_json(domain), 201)
 
