@@ -35,7 +35,7 @@ class ConfigTestCase(TestCase):
     """Helpers: write a file, load it, expect an error; pin the host name and cwd."""
 
     def setUp(self) -> None:
-        self.patch(config.socket, "getfqdn", lambda: "Mail.Example.ORG")
+        self.patch(socket, "getfqdn", lambda: "Mail.Example.ORG")
         self.cwd = Path(self.mktemp()).resolve()
         self.cwd.mkdir(parents=True)
         old = os.getcwd()
