@@ -37,7 +37,13 @@ from werkzeug.routing import Map, MapAdapter, RequestRedirect, Rule
 from a3mail.http import errors
 from a3mail.http.auth import Authenticator, Principal, bearer_token
 from a3mail.http.ratelimit import RateLimiter
-from a3mail.http.request import Network, RequestContext, client_ip, new_request_id
+from a3mail.http.request import (
+    Network,
+    RequestContext,
+    client_ip,
+    new_request_id,
+    parse_networks,
+)
 from a3mail.http.responses import FileResponse, JsonResponse, dumps, iso_from_epoch
 from a3mail.logs import get_logger
 from a3mail.store.db import StoreError, StoreUnavailable
@@ -72,6 +78,27 @@ class Limits:
     per_key: int = 1000
     per_ip: int = 100
     trusted_proxies: tuple[Network, ...] = ()
+
+
+class LimitsFromConfig:
+    """The rate limits of the ``[http]`` configuration in force, recomputed only when a
+    reload replaced the configuration.  *config* returns the current Config."""
+
+    def __init__(self, config: Callable[[], Any]) -> None:
+        self.config = config
+        self._seen: Any = None
+        self._limits = Limits()
+
+    def __call__(self) -> Limits:
+        http = self.config().http
+        if http is not self._seen:
+            self._seen = http
+            self._limits = Limits(
+                per_key=http.rate_limit_per_key,
+                per_ip=http.rate_limit_per_ip,
+                trusted_proxies=parse_networks(http.trusted_proxies),
+            )
+        return self._limits
 
 
 @attrs.frozen

@@ -21,8 +21,7 @@ from a3mail.http.admin.users import UsersApi
 from a3mail.http.admin.webhooks import WebhooksApi
 from a3mail.http.auth import Authenticator
 from a3mail.http.ratelimit import RateLimiter
-from a3mail.http.request import parse_networks
-from a3mail.http.router import ApiRouter, Limits
+from a3mail.http.router import ApiRouter, LimitsFromConfig
 from a3mail.http.surfaces import Surface
 
 PREFIX = "/api/v1"
@@ -39,26 +38,6 @@ GROUPS: tuple[type, ...] = (
 )
 
 
-class _LimitsFromConfig:
-    """The rate limits of the configuration in force (recomputed after a reload)."""
-
-    def __init__(self, ctx: AdminContext) -> None:
-        self.ctx = ctx
-        self._seen: Any = None
-        self._limits = Limits()
-
-    def __call__(self) -> Limits:
-        http = self.ctx.config.http
-        if http is not self._seen:
-            self._seen = http
-            self._limits = Limits(
-                per_key=http.rate_limit_per_key,
-                per_ip=http.rate_limit_per_ip,
-                trusted_proxies=parse_networks(http.trusted_proxies),
-            )
-        return self._limits
-
-
 def build_router(
     ctx: AdminContext, limiter: RateLimiter, groups: Sequence[type] = GROUPS
 ) -> ApiRouter:
@@ -67,7 +46,7 @@ def build_router(
         [group(ctx).app for group in groups],
         authenticator=Authenticator(ctx.store),
         limiter=limiter,
-        limits=_LimitsFromConfig(ctx),
+        limits=LimitsFromConfig(lambda: ctx.config),
         clock=ctx.clock,
     )
 

@@ -16,8 +16,7 @@ from typing import Any
 
 from a3mail.auth.apikeys import token_digest
 from a3mail.http.ratelimit import RateLimiter
-from a3mail.http.request import parse_networks
-from a3mail.http.router import Limits
+from a3mail.http.router import LimitsFromConfig
 from a3mail.http.surfaces import Surface
 from a3mail.http.tempmail.resource import (
     MAILBOX_TOKEN_PREFIX,
@@ -263,26 +262,6 @@ class TempmailApi:
         return {"success": True, "messageId": str(content.info.uid)}
 
 
-class LimitsFromConfig:
-    """The rate limits of the ``[http]`` configuration in force (recomputed after a reload)."""
-
-    def __init__(self, runtime: Any) -> None:
-        self.runtime = runtime
-        self._seen: Any = None
-        self._limits = Limits()
-
-    def __call__(self) -> Limits:
-        http = self.runtime.config.http
-        if http is not self._seen:
-            self._seen = http
-            self._limits = Limits(
-                per_key=http.rate_limit_per_key,
-                per_ip=http.rate_limit_per_ip,
-                trusted_proxies=parse_networks(http.trusted_proxies),
-            )
-        return self._limits
-
-
 def build_surface(runtime: Any, clock: Any) -> Surface:
     """The temp-mail surface of the ``http`` listener (rate limits as the admin API's)."""
     limiter = RateLimiter(
@@ -292,6 +271,6 @@ def build_surface(runtime: Any, clock: Any) -> Surface:
         TempmailApi(runtime.store, clock),
         runtime.store,
         limiter=limiter,
-        limits=LimitsFromConfig(runtime),
+        limits=LimitsFromConfig(lambda: runtime.config),
     )
     return Surface("tempmail", PREFIXES, resource, start=limiter.start, stop=limiter.stop)
