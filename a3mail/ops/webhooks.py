@@ -244,6 +244,9 @@ class WebhookService(Service):
             due = await self.store.webhooks.lease(
                 self.worker, now=self.now(), lease_seconds=self.lease_seconds, limit=free
             )
+            if not self.running:  # stopped while leasing: give these back, start nothing
+                await self.store.webhooks.release([d.id for d in due], self.worker)
+                return
             for delivery in due:
                 self._start_delivery(delivery)
             if len(due) < free:
@@ -279,9 +282,14 @@ class WebhookService(Service):
         try:
             try:
                 outcome = await post
-            except defer.CancelledError:
-                await self.store.webhooks.release([delivery.id], self.worker)
-                return
+            except Exception as e:
+                # Stopping aborts POSTs in flight; depending on how far the request got, the
+                # abort surfaces as CancelledError or as a connection error.  Either way the
+                # attempt did not happen: give the lease back.
+                if isinstance(e, defer.CancelledError) or not self.running:
+                    await self.store.webhooks.release([delivery.id], self.worker)
+                    return
+                raise
             finally:
                 self._posts.pop(delivery.id, None)
             status = await self.store.webhooks.record_attempt(

@@ -180,6 +180,10 @@ class QueueRunner(Service):
             self.stats.lease_errors += 1
             log.warn("outbound: cannot lease queue entries: {error}", error=exc)
             return
+        if not self.running:  # stopped while leasing: give these back, start nothing
+            for item in leased:
+                await self.store.outbound.release(item.entry.id, self.worker)
+            return
         for item in leased:
             self._start(item)
         if len(leased) == free:
