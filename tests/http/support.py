@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 from treq.testing import StubTreq
-from twisted.internet import reactor, task
+from twisted.internet import task
 from twisted.internet.defer import Deferred
 
 from a3mail.auth import apikeys, passwords
@@ -22,6 +22,7 @@ from a3mail.http.surfaces import HttpRoot, Surface
 from a3mail.runtime import Runtime
 from a3mail.tls import ServerTLS
 from tests.support.store import StoreTestCase
+from tests.support.stubtreq import settle
 
 BASE = "http://a3mail.test"
 START = 1_700_000_000.0  # the test clock's start: 2023-11-14T22:13:20Z
@@ -119,20 +120,7 @@ class ApiTestCase(StoreTestCase):
 
     async def settle(self, d: Deferred[Any], stub: StubTreq | None = None) -> Any:
         """Pump the in-memory connection until *d* fires (handlers wait on the database)."""
-        stub = stub or self.http
-        fired: list[bool] = []
-
-        def note(result: Any) -> Any:
-            fired.append(True)
-            return result
-
-        d.addBoth(note)
-        for _ in range(20000):
-            stub.flush()
-            if fired:
-                break
-            await task.deferLater(reactor, 0.001, lambda: None)  # type: ignore[arg-type]
-        return await d
+        return await settle(stub or self.http, d)
 
     async def call(
         self,

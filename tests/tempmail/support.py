@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from treq.testing import StubTreq
-from twisted.internet import reactor, task
+from twisted.internet import task
 
 from a3mail.auth import apikeys
 from a3mail.config import load_config
@@ -15,6 +15,7 @@ from a3mail.mime.parse import parse_message
 from a3mail.runtime import Runtime
 from tests.http.support import BASE, START, Reply
 from tests.support.store import StoreTestCase
+from tests.support.stubtreq import settle
 
 DOMAIN = "temp.example"
 OTHER_DOMAIN = "drop.example"
@@ -52,19 +53,7 @@ class TempmailTestCase(StoreTestCase):
 
     async def settle(self, d: Any) -> Any:
         """Pump the in-memory connection until *d* fires."""
-        fired: list[bool] = []
-
-        def note(result: Any) -> Any:
-            fired.append(True)
-            return result
-
-        d.addBoth(note)
-        for _ in range(20000):
-            self.http.flush()
-            if fired:
-                break
-            await task.deferLater(reactor, 0.001, lambda: None)  # type: ignore[arg-type]
-        return await d
+        return await settle(self.http, d)
 
     async def call(
         self,
