@@ -8,10 +8,11 @@ then one ESMTP transaction per hop until one answers (:mod:`a3mail.outbound.clie
 message file streamed.  2xx replies finish a recipient, 5xx fail it at once, anything else
 (4xx, connection trouble, DNS trouble) defers it to the next step of the retry schedule;
 a recipient still deferred after ``max_queue_lifetime`` fails.  The results are committed
-first (``store.outbound.record``); then, for failures, one RFC 3464 bounce goes to the
-envelope sender (never to the null sender), a delay warning once after ``delay_warning``,
-and the events ``email.sent`` / ``email.deferred`` / ``email.bounced`` go on the bus and
-to webhooks.
+(``store.outbound.record``) together with the notices they call for: one RFC 3464 bounce to
+the envelope sender for the failures (never to the null sender), a delay warning once after
+``delay_warning`` (:mod:`a3mail.outbound.notices`); after the commit the notices are sent and
+the events ``email.sent`` / ``email.deferred`` / ``email.bounced`` go on the bus and to
+webhooks.  Each poll also sends notices left unsent by a process that died.
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ from a3mail.outbound.client import (
     SessionError,
     deliver_to_hop,
 )
-from a3mail.outbound.dsn import DSNRecipient, build_dsn, original_headers
+from a3mail.outbound.dsn import original_headers
 from a3mail.outbound.mx import Hop, MXFinder, RouteError, parse_host_port
+from a3mail.outbound.notices import NoticeSender
 from a3mail.outbound.stats import OutboundStats
+from a3mail.store.notices import Notice
 from a3mail.store.outbound import LeasedEntry, RecipientResult
 from a3mail.store.queue import QUEUE_ADDED
 
@@ -120,6 +123,8 @@ class QueueRunner(Service):
         self._again = False
         self._poller: LoopingCall | None = None
         self._unsubscribe: Any = None
+        self.notices = NoticeSender(store, settings.helo_name, self.worker, settings.lease_time)
+        self._look_for_notices = True
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -127,7 +132,7 @@ class QueueRunner(Service):
         """Poll the queue (at once, then every poll interval) and on ``queue.added``."""
         super().startService()
         self._unsubscribe = self.store.events.subscribe(self._heard)
-        self._poller = LoopingCall(self.wake)
+        self._poller = LoopingCall(self._poll)
         self._poller.clock = self.reactor
         self._poller.start(self.settings.poll_interval, now=True)
 
@@ -153,6 +158,10 @@ class QueueRunner(Service):
         if event.type == QUEUE_ADDED:
             self.wake()
 
+    def _poll(self) -> None:
+        self._look_for_notices = True
+        self.wake()
+
     def wake(self) -> None:
         """Look for due entries now (or right after the round in progress)."""
         if not self.running:
@@ -171,6 +180,12 @@ class QueueRunner(Service):
         self._round.addBoth(done)
 
     async def _lease_round(self) -> None:
+        if self._look_for_notices:
+            self._look_for_notices = False
+            try:
+                await self.notices.send_pending()
+            except Exception as exc:
+                log.warn("outbound: cannot look for unsent notices: {error}", error=exc)
         free = self.settings.concurrency - len(self._active)
         if free <= 0:
             return
@@ -235,14 +250,28 @@ class QueueRunner(Service):
         deferred = [r for r in final if r.status == "deferred"]
         retry_at = now + timedelta(seconds=retry_delay(entry.attempts + 1, self.settings.schedule))
         error = deferred[0].reply if deferred else None
+        warn_delay = not item.delay_warned and age >= self.settings.delay_warning
+        drafts = self.notices.drafts(item, final, headers, warn_delay=warn_delay)
         outcome = await self.store.outbound.record(
-            entry.id, self.worker, final, retry_at if deferred else None, error
+            entry.id,
+            self.worker,
+            final,
+            retry_at if deferred else None,
+            error,
+            notices=drafts,
+            notice_lease=self.settings.lease_time,
         )
         if not outcome.recorded:
             log.warn("outbound: lease of entry {id} was lost; result dropped", id=entry.id)
             return
         self._count(final)
-        await self._after(item, final, age, headers)
+        for notice_id, draft in zip(outcome.notice_ids, drafts, strict=True):
+            if await self.notices.send(Notice(notice_id, draft)):
+                if draft.action == "failed":
+                    self.stats.bounces += 1
+                else:
+                    self.stats.delay_warnings += 1
+        await self._after(item, final, headers)
 
     async def _attempt(self, item: LeasedEntry, pending: list[str]) -> list[RecipientResult]:
         entry = item.entry
@@ -323,25 +352,13 @@ class QueueRunner(Service):
     # -- after the commit: bounces, warnings, events ----------------------------------
 
     async def _after(
-        self, item: LeasedEntry, results: list[RecipientResult], age: float, headers: bytes
+        self, item: LeasedEntry, results: list[RecipientResult], headers: bytes
     ) -> None:
         entry = item.entry
         sent = [r for r in results if r.status == "sent"]
         failed = [r for r in results if r.status == "failed"]
         deferred = [r for r in results if r.status == "deferred"]
         account_id = await self._local_account(entry.sender)
-        if failed and entry.sender:
-            await self._send_dsn(item, failed, "failed", headers)
-            self.stats.bounces += 1
-        if (
-            deferred
-            and entry.sender
-            and not item.delay_warned
-            and age >= self.settings.delay_warning
-            and await self.store.outbound.mark_delay_warned(entry.id)
-        ):
-            await self._send_dsn(item, deferred, "delayed", headers)
-            self.stats.delay_warnings += 1
         subject = _subject(headers)
         for event, group in (
             ("email.sent", sent),
@@ -378,36 +395,6 @@ class QueueRunner(Service):
         except Exception:
             return None
         return resolution.account_ids[0] if resolution.account_ids else None
-
-    async def _send_dsn(
-        self, item: LeasedEntry, group: list[RecipientResult], action: str, headers: bytes
-    ) -> None:
-        entry = item.entry
-        report = build_dsn(
-            reporting_mta=self.settings.helo_name,
-            sender=entry.sender,
-            recipients=[
-                DSNRecipient(r.recipient, action, r.code, r.reply, r.remote_mta) for r in group
-            ],
-            headers=headers,
-            arrival=entry.created_at,
-            queue_id=str(entry.id),
-        )
-        try:
-            blob = await self.store.incoming(report)
-            if await self._local_account(entry.sender) is not None:
-                from a3mail.smtp.delivery import parse_json
-
-                await self.store.messages.deliver(blob, [entry.sender], parse=parse_json)
-            else:
-                await self.store.queue.enqueue(blob, "", [entry.sender], keep_source=False)
-        except Exception as exc:
-            log.warn(
-                "outbound: cannot send the {action} notice for entry {id}: {error}",
-                action=action,
-                id=entry.id,
-                error=exc,
-            )
 
 
 def _classify(attempt: Attempt, pending: list[str]) -> list[RecipientResult]:

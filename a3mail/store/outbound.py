@@ -22,6 +22,7 @@ import attrs
 
 from a3mail.store.context import StoreContext, fetchall, fetchone
 from a3mail.store.db import deferred
+from a3mail.store.notices import NoticeDraft, insert_notice
 from a3mail.store.queue import FINISHED, QueueEntry
 
 RESULT_STATUSES = ("sent", "deferred", "failed")
@@ -59,6 +60,7 @@ class RecordOutcome:
 
     state: str
     recorded: bool
+    notice_ids: tuple[int, ...] = ()
 
 
 _LEASE_COLUMNS = (
@@ -128,10 +130,17 @@ class OutboundDelivery:
         results: Sequence[RecipientResult],
         retry_at: datetime | None,
         error: str | None = None,
+        *,
+        notices: Sequence[NoticeDraft] = (),
+        notice_lease: float = 600.0,
     ) -> RecordOutcome:
         """Record one attempt of *worker*'s leased entry: per-recipient *results*, finished
         recipients, the new state (finished, or queued again for *retry_at*), and for a
-        finished message, the removal of its row (its file goes after the commit)."""
+        finished message, the removal of its row (its file goes after the commit).
+
+        *notices* (bounces, delay warnings) are inserted in the same transaction, leased to
+        *worker* for *notice_lease* seconds; their ids are in the outcome.  A ``delayed``
+        notice also marks the entry as warned."""
         for result in results:
             if result.status not in RESULT_STATUSES:
                 raise ValueError(f"unknown result status: {result.status!r}")
@@ -148,6 +157,11 @@ class OutboundDelivery:
                     conn, "SELECT state FROM outbound_queue WHERE id = %s", (entry_id,)
                 )
                 return RecordOutcome(current["state"] if current else "gone", False)
+            notice_ids = [await insert_notice(conn, n, worker, notice_lease) for n in notices]
+            if any(n.action == "delayed" for n in notices):
+                await conn.execute(
+                    "UPDATE outbound_queue SET delay_warned = true WHERE id = %s", (entry_id,)
+                )
             for result in results:
                 await conn.execute(
                     "INSERT INTO outbound_results"
@@ -192,7 +206,7 @@ class OutboundDelivery:
                 )
         if remove is not None:
             await self.ctx.in_thread(self.ctx.blobs.remove, [remove])
-        return RecordOutcome(state, True)
+        return RecordOutcome(state, True, tuple(notice_ids))
 
     @deferred
     async def delete(self, ids: Sequence[int]) -> int:

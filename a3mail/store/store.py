@@ -19,6 +19,7 @@ from a3mail.store.keys import ApiKeys
 from a3mail.store.locks import SessionLocks
 from a3mail.store.mailboxes import Mailboxes
 from a3mail.store.messages import Messages
+from a3mail.store.notices import OutboundNotices
 from a3mail.store.outbound import OutboundDelivery
 from a3mail.store.queue import OutboundQueue, sweep_queue_files
 from a3mail.store.queue_admin import QueueAdmin
@@ -57,6 +58,7 @@ class Store:
         self.queue = OutboundQueue(self.ctx)
         self.queue_admin = QueueAdmin(self.ctx)
         self.outbound = OutboundDelivery(self.ctx)
+        self.notices = OutboundNotices(self.ctx)
         self.ratelimits = RateLimitCounters(self.ctx)
         self.stats = Stats(self.ctx)
         self.summaries = MessageSummaries(self.ctx)

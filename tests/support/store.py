@@ -22,6 +22,7 @@ _TABLES = (
     "webhook_deliveries",
     "webhooks",
     "http_rate_limits",
+    "outbound_notices",
     "outbound_queue",
     "outbound_messages",
     "audit_log",

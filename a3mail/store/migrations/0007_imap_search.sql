@@ -1,0 +1,2 @@
+-- reserved placeholder (filled in by the engineer who owns it)
+SELECT 1;
