@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 
 #: Bumped whenever the parser's output changes, so cached JSON can be redone.
-PARSER_VERSION = 1
+PARSER_VERSION = 2
 
 JSON = dict[str, Any]
 
@@ -52,6 +52,9 @@ class ParsedMessage:
     attachments: list[JSON]
     #: The verification code found in the message, if any.
     verification_code: str | None
+    #: The top-level header fields as ``[lower-cased name, RFC 2047 decoded value]`` (for
+    #: SEARCH HEADER/CC/BCC/TEXT), capped by ``parse.MAX_SEARCH_HEADERS``; [] before version 2.
+    headers: list[list[str]] = attrs.field(factory=list)
 
     def to_json(self) -> JSON:
         """A JSON-serialisable dict (``from_`` is stored as ``"from"``, date as ISO 8601)."""
@@ -73,6 +76,7 @@ class ParsedMessage:
             "preview": self.preview,
             "attachments": self.attachments,
             "verification_code": self.verification_code,
+            "headers": self.headers,
         }
 
     @classmethod
@@ -96,4 +100,5 @@ class ParsedMessage:
             preview=data.get("preview", ""),
             attachments=data.get("attachments", []),
             verification_code=data.get("verification_code"),
+            headers=data.get("headers", []),
         )

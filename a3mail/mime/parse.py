@@ -18,6 +18,10 @@ from .scan import Buffer, header_end
 from .structure import parse_tree
 
 PREVIEW_CHARS = 200
+#: At most this many header fields, each value cut to MAX_SEARCH_HEADER_CHARS, are kept
+#: decoded in ``ParsedMessage.headers`` for searching.
+MAX_SEARCH_HEADERS = 200
+MAX_SEARCH_HEADER_CHARS = 4000
 _log = logging.getLogger(__name__)
 _SPACE = re.compile(r"\s+")
 
@@ -37,6 +41,14 @@ def _buffer(data: bytes | bytearray | mmap.mmap | memoryview) -> Buffer:
 def preview(text: str, chars: int = PREVIEW_CHARS) -> str:
     """The first ``chars`` characters of ``text`` with white space collapsed."""
     return _SPACE.sub(" ", text[: chars * 8]).strip()[:chars]
+
+
+def search_headers(headers: Headers) -> list[list[str]]:
+    """The header fields as ``[name, decoded value]`` pairs, capped (see MAX_SEARCH_HEADERS)."""
+    return [
+        [name, decode_words(value[:MAX_SEARCH_HEADER_CHARS])]
+        for name, value in headers.fields[:MAX_SEARCH_HEADERS]
+    ]
 
 
 def _build(buf: Buffer, max_text_chars: int, max_parts: int, max_depth: int) -> ParsedMessage:
@@ -62,6 +74,7 @@ def _build(buf: Buffer, max_text_chars: int, max_parts: int, max_depth: int) -> 
         preview=preview(content.text),
         attachments=content.attachments,
         verification_code=code,
+        headers=search_headers(headers),
     )
 
 

@@ -49,6 +49,7 @@ class JsonTests(unittest.TestCase):
                 "preview",
                 "attachments",
                 "verification_code",
+                "headers",
             },
         )
 

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Install the Debian command-line mail clients the real-client tests use (curl, fetchmail,
-# swaks), if they are missing.  Runs before the tox test env (commands_pre).
+# swaks, mbsync from isync), if they are missing.  Runs before the tox test env (commands_pre).
 #
 # It never fails the run: without root, apt-get or network access it only says what it
 # could not install, and the tests that need a missing tool skip with a clear reason.
 # Set A3MAIL_NO_TOOL_INSTALL=1 to never install anything.
 
-TOOLS="curl fetchmail swaks"
+# Each entry is a command, or command:package when the Debian package is named otherwise.
+TOOLS="curl fetchmail swaks mbsync:isync"
 
 missing=""
-for tool in $TOOLS; do
-    command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
+commands=""
+for entry in $TOOLS; do
+    tool="${entry%%:*}"
+    command -v "$tool" >/dev/null 2>&1 && continue
+    missing="$missing ${entry#*:}"
+    commands="$commands $tool"
 done
 missing="${missing# }"
 [ -z "$missing" ] && exit 0
@@ -36,7 +41,7 @@ if [ -z "$reason" ]; then
 fi
 
 still=""
-for tool in $missing; do
+for tool in $commands; do
     command -v "$tool" >/dev/null 2>&1 || still="$still $tool"
 done
 if [ -n "$still" ]; then

@@ -1,0 +1,359 @@
+"""FETCH and UID FETCH: index records in chunks, responses rendered by
+:mod:`a3mail.imap.fetchrender`, big literals streamed from the message file with flow
+control (the transport's pause/resume), so a FETCH over a huge mailbox or of a huge
+message holds neither in memory."""
+
+from __future__ import annotations
+
+import functools
+import io
+from collections.abc import Iterator, Sequence
+from typing import Any, BinaryIO
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IPushProducer
+from zope.interface import implementer
+
+from a3mail.imap import framing
+from a3mail.imap.session import SessionAPI
+from a3mail.imap.tokens import ImapSyntaxError, ParenList, Token
+from a3mail.imap.wire import atom_upper, number
+from a3mail.logs import get_logger
+from a3mail.store.records import flag_names
+
+log = get_logger(__name__)
+
+CHUNK_UIDS = 500
+CHUNK_FLAGS_ONLY = 20_000
+READ_SIZE = 64 * 1024
+#: Messages up to this size are read whole, several in one worker-thread call, and their
+#: responses written together; bigger ones are streamed from their file.
+SMALL_MESSAGE = 256 * 1024
+#: The most message bytes read into memory at once for one batch.
+BATCH_BYTES = 4 * 1024 * 1024
+#: Rendered responses are written once this much has been gathered.
+WRITE_SIZE = 256 * 1024
+
+
+def in_memory_batches(
+    records: list[tuple[Any, int]], needs_file: bool
+) -> Iterator[list[tuple[Any, int]]]:
+    """Split (record, seq) pairs into batches read and answered together: consecutive
+    small messages up to :data:`BATCH_BYTES` in all; each big message alone.  Without
+    files every batch is small in memory, so all go together."""
+    if not needs_file:
+        if records:
+            yield records
+        return
+    batch: list[tuple[Any, int]] = []
+    total = 0
+    for pair in records:
+        size = pair[0].size
+        if size > SMALL_MESSAGE or total + size > BATCH_BYTES:
+            if batch:
+                yield batch
+            batch, total = [], 0
+            if size > SMALL_MESSAGE:
+                yield [pair]
+                continue
+        batch.append(pair)
+        total += size
+    if batch:
+        yield batch
+
+
+def file_bytes(data: bytes, offset: int, length: int) -> bytes:
+    """*length* bytes of a message's *data* from *offset*, padded if the file turned out
+    shorter than indexed (the literal's length is already decided)."""
+    piece = data[offset : offset + length]
+    if len(piece) < length:
+        log.error("imap FETCH: message file shorter than indexed")
+        piece += b" " * (length - len(piece))
+    return piece
+
+
+@implementer(IPushProducer)
+class FlowControl:
+    """Registered with the transport during a FETCH: tells when to stop writing."""
+
+    def __init__(self) -> None:
+        self.paused = False
+        self.stopped = False
+        self._waiters: list[Deferred[None]] = []
+
+    def pauseProducing(self) -> None:
+        """The transport's buffer is full."""
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        """The transport drained its buffer."""
+        self.paused = False
+        self._wake()
+
+    def stopProducing(self) -> None:
+        """The connection is gone."""
+        self.stopped = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+    def ready(self) -> Deferred[None]:
+        """Fires when writing may go on."""
+        if not self.paused or self.stopped:
+            return succeed(None)
+        waiter: Deferred[None] = Deferred()
+        self._waiters.append(waiter)
+        return waiter
+
+
+@functools.cache
+def _system_flags_text(bits: int) -> bytes:
+    return " ".join(flag_names(bits)).encode("ascii")
+
+
+def flags_text(bits: int, keywords: Sequence[str]) -> bytes:
+    """The inside of a FLAGS list (system flag names cached per bit pattern)."""
+    text = _system_flags_text(bits)
+    if keywords:
+        words = " ".join(keywords).encode("utf-8", "replace")
+        text = text + b" " + words if text else words
+    return text
+
+
+class FetchCommands(SessionAPI):
+    """Mixed into :class:`~a3mail.imap.server.IMAPServer`."""
+
+    async def cmd_fetch(self, tag: bytes, args: list[Token], command: framing.Command) -> bytes:
+        """FETCH set items [(CHANGEDSINCE n)]."""
+        return await self._fetch(args, False)
+
+    async def cmd_uid_fetch(self, tag: bytes, args: list[Token], command: framing.Command) -> bytes:
+        """UID FETCH set items [(CHANGEDSINCE n)]."""
+        return await self._fetch(args, True)
+
+    async def _fetch(self, args: list[Token], uid_mode: bool) -> bytes:
+        from a3mail.imap.fetchspec import parse_fetch_items
+
+        if len(args) < 2 or len(args) > 3:
+            raise ImapSyntaxError("FETCH takes a set and items")
+        changed_since: int | None = None
+        if len(args) == 3:
+            modifiers = args[2]
+            if not isinstance(modifiers, ParenList) or len(modifiers.items) != 2:
+                raise ImapSyntaxError("Unknown FETCH modifier")
+            if atom_upper(modifiers.items[0]) != b"CHANGEDSINCE":
+                raise ImapSyntaxError("Unknown FETCH modifier")
+            changed_since = number(modifiers.items[1])
+        spec = parse_fetch_items([args[1]])
+        uids = self.message_uids(args[0], uid_mode)
+        if spec.wants_modseq or changed_since is not None:
+            self.condstore = True
+        view = self.view()
+        seen_now: set[int] = set()
+        if spec.sets_seen and not view.readonly:
+            unseen = [u for u in uids if not view.is_seen(u)]
+            if unseen:
+                changes, _ = await self.factory.store.messages.store_flags(
+                    self.account.id, view.mailbox.id, unseen, "+", ["\\Seen"]
+                )
+                for change in changes:
+                    view.note_own_modseq(change.modseq)
+                    view.set_flags(change.uid, change.flags, change.keywords, change.modseq)
+                    seen_now.add(change.uid)
+        flow = FlowControl()
+        self.transport.registerProducer(flow, True)
+        failures = 0
+        step = CHUNK_FLAGS_ONLY if spec.flags_only else CHUNK_UIDS
+        try:
+            for start in range(0, len(uids), step):
+                chunk = uids[start : start + step]
+                if spec.flags_only and not seen_now:
+                    await self._fetch_flags_only(spec, chunk, uid_mode, changed_since, flow)
+                    if flow.stopped or self._closed:
+                        return b"NO Connection closed"
+                    continue
+                records = [
+                    (record, seq)
+                    for record in await self._records(chunk, spec)
+                    if changed_since is None or record.modseq > changed_since
+                    if (seq := view.seq_of(record.uid)) is not None
+                ]
+                for batch in in_memory_batches(records, spec.needs_file):
+                    if len(batch) == 1 and batch[0][0].size > SMALL_MESSAGE and spec.needs_file:
+                        record, seq = batch[0]  # big: streamed from its file
+                        ok = await self._fetch_one(spec, record, seq, uid_mode, seen_now, flow)
+                        failures += 0 if ok else 1
+                    else:
+                        failures += await self._fetch_batch(spec, batch, uid_mode, seen_now, flow)
+                    if flow.stopped or self._closed:
+                        return b"NO Connection closed"
+        finally:
+            self.transport.unregisterProducer()
+        if failures:
+            return b"NO [SERVERBUG] Some messages could not be fetched"
+        return b"OK FETCH completed"
+
+    async def _fetch_flags_only(
+        self,
+        spec: Any,
+        uids: Sequence[int],
+        uid_mode: bool,
+        changed_since: int | None,
+        flow: FlowControl,
+    ) -> None:
+        """FETCH of only FLAGS/UID/MODSEQ, answered from the session's view (brought up to
+        date with the changes noted so far) in one write per chunk: the ``UID FETCH 1:*
+        (FLAGS)`` every client sends at start-up costs no database work."""
+        names = [item.name for item in spec.items]
+        if uid_mode and "UID" not in names:
+            names.insert(0, "UID")
+        if self.condstore and "MODSEQ" not in names:
+            names.append("MODSEQ")
+        view = self.view()
+        if view.has_pending:
+            self.send(b"".join(await view.updates(allow_expunge=False, condstore=self.condstore)))
+        lines = []
+        for uid in uids:
+            seq = view.seq_of(uid)
+            state = view.state(uid)
+            if seq is None or state is None:
+                continue
+            bits, keywords, modseq = state
+            if changed_since is not None and modseq <= changed_since:
+                continue
+            parts = []
+            for name in names:
+                if name == "UID":
+                    parts.append(b"UID %d" % uid)
+                elif name == "FLAGS":
+                    parts.append(b"FLAGS (" + flags_text(bits, keywords) + b")")
+                else:
+                    parts.append(b"MODSEQ (%d)" % modseq)
+            lines.append(b"* %d FETCH (%s)\r\n" % (seq, b" ".join(parts)))
+        self.send(b"".join(lines))
+        self.resetTimeout()
+        await flow.ready()
+
+    async def _records(self, uids: Sequence[int], spec: Any) -> list[Any]:
+        """Index records of a chunk: just the flags when nothing else is asked."""
+        search = self.factory.store.search
+        mailbox_id = self.view().mailbox.id
+        records: list[Any]
+        if spec.flags_only:
+            records = await search.fetch_flags(self.account.id, mailbox_id, list(uids))
+        else:
+            records = await search.fetch_info(
+                self.account.id, mailbox_id, list(uids), spec.needs_parsed
+            )
+        return records
+
+    async def _fetch_one(
+        self,
+        spec: Any,
+        record: Any,
+        seq: int,
+        uid_mode: bool,
+        seen_now: set[int],
+        flow: FlowControl,
+    ) -> bool:
+        """Render and send one message's response; False if it could not be sent."""
+        from a3mail.imap.fetchrender import FileRange, render_fetch
+
+        file: BinaryIO | None = None
+        if spec.needs_file:
+            try:
+                file = self.factory.store.messages.open(record)
+            except OSError:
+                log.failure("imap FETCH cannot open the file of uid {uid}", uid=record.uid)
+                return False
+        try:
+            pieces = render_fetch(
+                spec,
+                record,
+                seq,
+                file,
+                with_uid=uid_mode,
+                with_modseq=self.condstore,
+                include_flags=record.uid in seen_now,
+            )
+            for piece in pieces:
+                if isinstance(piece, FileRange):
+                    assert file is not None
+                    await self._stream(file, piece.offset, piece.length, flow)
+                else:
+                    self.send(piece)
+                await flow.ready()
+        finally:
+            if file is not None:
+                file.close()
+        return True
+
+    async def _fetch_batch(
+        self,
+        spec: Any,
+        batch: list[tuple[Any, int]],
+        uid_mode: bool,
+        seen_now: set[int],
+        flow: FlowControl,
+    ) -> int:
+        """Responses for small messages, their files read in one worker-thread call and the
+        output written in a few large writes.  Returns how many could not be sent."""
+        from a3mail.imap.fetchrender import FileRange, render_fetch
+
+        contents: list[bytes | None] = [None] * len(batch)
+        if spec.needs_file:
+            contents = await self.factory.store.messages.read_many([r for r, _ in batch])
+        failures = 0
+        out: list[bytes] = []
+        size = 0
+        for (record, seq), data in zip(batch, contents, strict=True):
+            if spec.needs_file and data is None:
+                log.error("imap FETCH cannot read the file of uid {uid}", uid=record.uid)
+                failures += 1
+                continue
+            pieces = render_fetch(
+                spec,
+                record,
+                seq,
+                io.BytesIO(data) if data is not None else None,
+                with_uid=uid_mode,
+                with_modseq=self.condstore,
+                include_flags=record.uid in seen_now,
+            )
+            for piece in pieces:
+                if isinstance(piece, FileRange):
+                    assert data is not None
+                    piece = file_bytes(data, piece.offset, piece.length)
+                out.append(piece)
+                size += len(piece)
+            if size >= WRITE_SIZE:
+                self.send(b"".join(out))
+                out.clear()
+                size = 0
+                self.resetTimeout()
+                await flow.ready()
+                if flow.stopped or self._closed:
+                    return failures
+        if out:
+            self.send(b"".join(out))
+            self.resetTimeout()
+            await flow.ready()
+        return failures
+
+    async def _stream(self, file: BinaryIO, offset: int, length: int, flow: Any) -> None:
+        """Send *length* bytes of *file* from *offset*, pausing while the client is slow.
+        A file that turns out shorter is padded (the literal's length is already sent)."""
+        file.seek(offset)
+        left = length
+        while left > 0 and not flow.stopped:
+            chunk = file.read(min(READ_SIZE, left))
+            if not chunk:
+                log.error("imap FETCH: message file shorter than indexed")
+                chunk = b" " * min(READ_SIZE, left)
+            self.send(chunk)
+            left -= len(chunk)
+            self.resetTimeout()
+            await flow.ready()

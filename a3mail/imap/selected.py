@@ -1,0 +1,307 @@
+"""The selected mailbox as one session sees it: sequence numbers, flags, pending changes.
+
+A :class:`SelectedMailbox` keeps the session's sequence-number-to-UID list and a flags
+cache, and listens on the store's event bus for changes made by anyone (this or another
+session, this or another a3mail process).  Changes are only *noted* when they arrive; the
+session turns them into untagged responses (``EXISTS``, ``EXPUNGE``, ``FETCH (FLAGS)``)
+when it may (:meth:`updates`), so sequence numbers never change under the client's feet:
+``EXPUNGE`` is held back during FETCH, STORE and SEARCH (RFC 3501 7.4.1).
+"""
+
+from __future__ import annotations
+
+import bisect
+from array import array
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from a3mail.imap.snapshots import Snapshot, SnapshotCache
+from a3mail.logs import get_logger
+from a3mail.store import events
+from a3mail.store.mailbox_state import MessageState
+from a3mail.store.records import Flag, Mailbox, flag_names
+
+log = get_logger(__name__)
+
+FlagState = tuple[int, tuple[str, ...], int]  # bits, keywords, modseq
+
+
+class SelectedMailbox:
+    """One session's view of its selected mailbox."""
+
+    def __init__(
+        self, store: Any, mailbox: Mailbox, readonly: bool, cache: SnapshotCache | None = None
+    ) -> None:
+        self.store = store
+        self.cache = cache
+        self.mailbox = mailbox
+        self.account_id = mailbox.account_id
+        self.readonly = readonly
+        # Parallel compact arrays (a few bytes per message, not a dict of tuples): UIDs in
+        # sequence order, their flag bits and modseqs; keywords only where there are some.
+        self.uids: array[int] = array("q")
+        self._bits: array[int] = array("i")
+        self._modseqs: array[int] = array("q")
+        self._keywords: dict[int, tuple[str, ...]] = {}
+        self.highest_modseq = mailbox.highestmodseq
+        self.uidnext = mailbox.uidnext
+        self.deleted = False
+        self.on_change: Callable[[], None] | None = None
+        self._expunged: set[int] = set()
+        # UIDs whose flags another change touched -> that change's modseq (None: unknown).
+        self._flag_uids: dict[int, int | None] = {}
+        self._added = False
+        self._resync = False
+        self._unsubscribe: Callable[[], None] | None = None
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Read the mailbox's messages and start listening for changes."""
+        self._unsubscribe = self.store.events.subscribe(self._event)
+        mailbox = self.mailbox
+        key = (mailbox.id, mailbox.uidvalidity, mailbox.highestmodseq)
+        snapshot = self.cache.get(key) if self.cache is not None else None
+        if snapshot is None:
+            read = await self.store.mailbox_states.snapshot(self.account_id, mailbox.id)
+            snapshot = Snapshot(
+                array("q", read.uids),
+                array("i", read.flags),
+                array("q", read.modseqs),
+                dict(read.keywords),
+            )
+            if self.cache is not None:
+                self.cache.put(key, snapshot)
+        self.uids = snapshot.uids
+        self._bits = snapshot.bits
+        self._modseqs = snapshot.modseqs
+        self._keywords = snapshot.keywords
+        if self.uids:
+            self.uidnext = max(self.uidnext, self.uids[-1] + 1)
+
+    def close(self) -> None:
+        """Stop listening."""
+        unsubscribe, self._unsubscribe = self._unsubscribe, None
+        if unsubscribe is not None:
+            unsubscribe()
+        self.on_change = None
+
+    def _append(self, info: MessageState) -> None:
+        self.uids.append(info.uid)
+        self._bits.append(info.flags)
+        self._modseqs.append(info.modseq)
+        if info.keywords:
+            self._keywords[info.uid] = tuple(info.keywords)
+        self.uidnext = max(self.uidnext, info.uid + 1)
+
+    # -- queries ------------------------------------------------------------------------
+
+    @property
+    def exists(self) -> int:
+        """The message count as the client knows it."""
+        return len(self.uids)
+
+    def seq_of(self, uid: int) -> int | None:
+        """The sequence number of a UID, or None."""
+        index = bisect.bisect_left(self.uids, uid)
+        if index < len(self.uids) and self.uids[index] == uid:
+            return index + 1
+        return None
+
+    def __contains__(self, uid: int) -> bool:
+        return self.seq_of(uid) is not None
+
+    def state(self, uid: int) -> FlagState | None:
+        """Cached (flag bits, keywords, modseq) of a message, or None."""
+        seq = self.seq_of(uid)
+        if seq is None:
+            return None
+        return self._bits[seq - 1], self._keywords.get(uid, ()), self._modseqs[seq - 1]
+
+    def is_seen(self, uid: int) -> bool:
+        """Whether the cache has ``\\Seen`` on the message."""
+        seq = self.seq_of(uid)
+        return seq is not None and bool(self._bits[seq - 1] & Flag.SEEN)
+
+    def keywords(self) -> list[str]:
+        """Every keyword in use in the mailbox (for the FLAGS response)."""
+        found: set[str] = set()
+        for keywords in self._keywords.values():
+            found.update(keywords)
+        return sorted(found)
+
+    def first_unseen(self) -> int | None:
+        """The sequence number of the first message without ``\\Seen``."""
+        for index, bits in enumerate(self._bits):
+            if not bits & Flag.SEEN:
+                return index + 1
+        return None
+
+    # -- changes made by this session ----------------------------------------------------
+
+    def note_own_modseq(self, modseq: int) -> None:
+        """A modseq this session produced (its bus event finds the cache already at it, so
+        it needs no untagged response, whether it arrives before or after this call)."""
+        self.highest_modseq = max(self.highest_modseq, modseq)
+
+    def set_flags(self, uid: int, bits: int, keywords: Sequence[str], modseq: int) -> None:
+        """Update the cache after this session changed a message's flags."""
+        seq = self.seq_of(uid)
+        if seq is None:
+            return
+        self._bits[seq - 1] = bits
+        self._modseqs[seq - 1] = modseq
+        if keywords:
+            self._keywords[uid] = tuple(keywords)
+        else:
+            self._keywords.pop(uid, None)
+
+    def remove(self, uid: int) -> int | None:
+        """Drop an expunged message; returns the sequence number it had."""
+        seq = self.seq_of(uid)
+        if seq is not None:
+            del self.uids[seq - 1]
+            del self._bits[seq - 1]
+            del self._modseqs[seq - 1]
+            self._keywords.pop(uid, None)
+        self._expunged.discard(uid)
+        return seq
+
+    # -- changes from the bus ------------------------------------------------------------
+
+    def _event(self, event: events.Event) -> None:
+        data = event.data
+        if event.type == events.BUS_RECONNECTED:
+            self._resync = True
+        elif data.get("mailbox_id") != self.mailbox.id:
+            return
+        elif event.type == events.MESSAGE_ADDED:
+            self._added = True
+        elif event.type == events.EXPUNGED:
+            uids = data.get("uids")
+            if uids is None:
+                self._resync = True
+            else:
+                self._expunged.update(int(u) for u in uids)
+        elif event.type == events.FLAGS_CHANGED:
+            modseq = data.get("modseq")
+            modseq = modseq if isinstance(modseq, int) else None
+            uids = data.get("uids")
+            if uids is None:
+                self._resync = True
+            else:
+                fresh = [int(u) for u in uids if not self._has_change(int(u), modseq)]
+                if not fresh:
+                    return  # this session's own change, already in the cache
+                for uid in fresh:
+                    self._flag_uids[uid] = modseq
+        elif event.type in (events.MAILBOX_DELETED, events.MAILBOX_RENAMED):
+            self.deleted = event.type == events.MAILBOX_DELETED
+            self._resync = True
+        else:
+            return
+        if self.on_change is not None:
+            self.on_change()
+
+    def _has_change(self, uid: int, modseq: int | None) -> bool:
+        """True if the cache already holds the change of *modseq* to *uid* (or the message
+        is not in the view): nothing to report or read for it."""
+        seq = self.seq_of(uid)
+        if seq is None:
+            return True
+        return modseq is not None and self._modseqs[seq - 1] >= modseq
+
+    def note_possible_change(self, mailbox: Mailbox) -> None:
+        """Compare a fresh mailbox row with the view (in case an event is still on its way)."""
+        if mailbox.uidnext > self.uidnext:
+            self._added = True
+        if mailbox.message_count < len(self.uids) - len(self._expunged):
+            self._resync = True
+
+    @property
+    def has_pending(self) -> bool:
+        """True when :meth:`updates` has something to report."""
+        return bool(self._added or self._resync or self._expunged or self._flag_uids)
+
+    async def updates(self, *, allow_expunge: bool, condstore: bool) -> list[bytes]:
+        """Untagged responses for the changes noted since the last call."""
+        lines: list[bytes] = []
+        if self._resync:
+            self._resync = False
+            await self._full_resync()
+        if allow_expunge and self._expunged:
+            for uid in sorted(self._expunged, reverse=True):
+                seq = self.remove(uid)
+                if seq is not None:
+                    lines.append(b"* %d EXPUNGE\r\n" % seq)
+            self._expunged.clear()
+        if self._added:
+            self._added = False
+            before = len(self.uids)
+            last = self.uids[-1] if self.uids else 0
+            infos = await self.store.mailbox_states.messages(
+                self.account_id, self.mailbox.id, min_uid=last + 1
+            )
+            for info in infos:
+                newest = self.uids[-1] if self.uids else 0
+                if info.uid > newest and info.uid not in self._expunged:
+                    self._append(info)
+            if len(self.uids) != before:
+                lines.append(b"* %d EXISTS\r\n" % len(self.uids))
+        if self._flag_uids:
+            changed = sorted(
+                u for u, modseq in self._flag_uids.items() if not self._has_change(u, modseq)
+            )
+            self._flag_uids.clear()
+            lines += await self._flag_updates(changed, condstore)
+        return lines
+
+    async def _flag_updates(self, uids: list[int], condstore: bool) -> list[bytes]:
+        if not uids:
+            return []
+        infos = await self.load_infos(uids)
+        lines = []
+        for info in infos:
+            seq = self.seq_of(info.uid)
+            if seq is None:
+                continue
+            state = (info.flags, tuple(info.keywords), info.modseq)
+            if self.state(info.uid) == state:
+                continue
+            self.set_flags(info.uid, *state)
+            self.highest_modseq = max(self.highest_modseq, info.modseq)
+            lines.append(self.flags_line(seq, info.uid, condstore))
+        return lines
+
+    def flags_line(self, seq: int, uid: int, condstore: bool) -> bytes:
+        """``* seq FETCH (FLAGS (...) UID u [MODSEQ (m)])``."""
+        from a3mail.imap.wire import flag_list
+
+        state = self.state(uid)
+        assert state is not None
+        bits, keywords, modseq = state
+        line = b"* %d FETCH (FLAGS %s UID %d" % (seq, flag_list(flag_names(bits, keywords)), uid)
+        if condstore:
+            line += b" MODSEQ (%d)" % modseq
+        return line + b")\r\n"
+
+    async def load_infos(self, uids: Sequence[int]) -> list[Any]:
+        """Index entries of some messages of the mailbox, in UID order."""
+        out: list[Any] = []
+        for start in range(0, len(uids), 1000):
+            out += await self.store.search.fetch_info(
+                self.account_id, self.mailbox.id, list(uids[start : start + 1000]), False
+            )
+        return out
+
+    async def _full_resync(self) -> None:
+        infos = await self.store.mailbox_states.messages(self.account_id, self.mailbox.id)
+        current = {i.uid: i for i in infos}
+        gone = [u for u in self.uids if u not in current]
+        self._expunged.update(gone)
+        known = set(self.uids)
+        for info in infos:
+            if info.uid not in known:
+                self._added = True
+            elif (self.state(info.uid) or (0, (), 0))[:2] != (info.flags, tuple(info.keywords)):
+                self._flag_uids[info.uid] = None
