@@ -1,0 +1,1 @@
+"""The freemail API (see docs/tempmail.md): its own HTTP listener, ``freemail``."""
