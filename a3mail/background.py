@@ -30,4 +30,5 @@ BACKGROUND_SERVICES: dict[str, ServiceBuilder] = {
     "webhooks": lazy_service("a3mail.ops.webhooks:build_service"),
     "outbound": lazy_service("a3mail.outbound.service:build_service"),
     "tempmail-reaper": lazy_service("a3mail.tempmail.reaper:build_service"),
+    "security": lazy_service("a3mail.ops.security:build_service"),
 }

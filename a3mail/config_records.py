@@ -95,6 +95,17 @@ class Pop3Config:
 
 
 @attrs.frozen
+class ImapConfig:
+    """The C{[imap]} section (durations in seconds, sizes in octets)."""
+
+    idle_timeout: float
+    login_timeout: float
+    max_line: int
+    max_literal: int
+    max_connections_per_ip: int
+
+
+@attrs.frozen
 class HttpConfig:
     """The C{[http]} section (sizes in bytes, durations in seconds).
 
@@ -107,6 +118,26 @@ class HttpConfig:
     rate_limit_per_ip: int
     rate_limit_window: float
     trusted_proxies: tuple[str, ...]
+
+
+@attrs.frozen
+class FreemailConfig:
+    """The C{[freemail]} section: the freemail API's admin, guest, sessions and mailboxes
+    (durations in seconds; C{domains} empty = the temp-mail domains)."""
+
+    admin_token: str = attrs.field(repr=False)
+    admin_name: str
+    admin_password: str = attrs.field(repr=False)
+    session_secret: str = attrs.field(repr=False)
+    session_lifetime: float
+    guest_enabled: bool
+    guest_password: str = attrs.field(repr=False)
+    mailbox_limit: int
+    mailbox_lifetime: float
+    domains: tuple[str, ...]
+    cookie_name: str
+    cookie_secure: bool
+    cookie_samesite: str
 
 
 @attrs.frozen
@@ -157,6 +188,35 @@ class LoggingConfig:
 
 
 @attrs.frozen
+class ServerConfig:
+    """The C{[server]} section: graceful shutdown and restart (durations in seconds)."""
+
+    drain_timeout: float
+    restart: str
+
+
+@attrs.frozen
+class ManholeConfig:
+    """The C{[manhole]} section; C{authorized_keys} is L{None} when not configured."""
+
+    authorized_keys: Path | None
+
+
+@attrs.frozen
+class SecurityConfig:
+    """The C{[security]} section: the automatic block after failed logins and the
+    blocklist refresh (durations in seconds; C{auto_block_failures} 0 = no automatic
+    blocks; C{exempt_networks} never blocked automatically)."""
+
+    auto_block_failures: int
+    auto_block_window: float
+    auto_block_duration: float
+    exempt_loopback: bool
+    exempt_networks: tuple[str, ...]
+    refresh_interval: float
+
+
+@attrs.frozen
 class Config:
     """
     The whole configuration.
@@ -178,9 +238,14 @@ class Config:
     source: Path | None
     smtp: SmtpConfig
     pop3: Pop3Config
+    imap: ImapConfig
     http: HttpConfig
     webhooks: WebhooksConfig
     outbound: OutboundConfig
+    security: SecurityConfig
+    server: ServerConfig
+    manhole: ManholeConfig
+    freemail: FreemailConfig
 
     @property
     def pgdata(self) -> Path:

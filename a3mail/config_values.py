@@ -220,6 +220,7 @@ _to_static_mx = _typed(dict, 'a table of "domain" = ["host:port", ...]', _static
 _to_tls_mode = _typed(
     str, '"starttls", "require-starttls" or "none"', _matching("starttls|require-starttls|none")
 )
+_to_restart_mode = _typed(str, '"exec" or "exit"', _matching("exec|exit"))
 _to_smarthost_tls = _typed(
     str,
     '"starttls", "require-starttls", "tls" or "none"',
@@ -264,3 +265,14 @@ def _hostname(text: str) -> str:
 _to_path = _typed(str, "a non-empty path", _required_path)
 _to_optional_path = _typed(str, "a path", lambda text: _resolve(text) if text else None)
 _to_hostname = _typed(str, "a host name (letters, digits, hyphens and dots)", _hostname)
+
+
+def _domain_names(items: list[object]) -> tuple[str, ...]:
+    """Domain names, lower-cased, each once, in order."""
+    if not all(isinstance(item, str) and _HOSTNAME.fullmatch(item.lower()) for item in items):
+        raise ValueError(items)
+    return tuple(dict.fromkeys(str(item).lower() for item in items))
+
+
+_to_domain_names = _typed(list, 'a list of domain names like ["mail.example"]', _domain_names)
+_to_samesite = _typed(str, '"Strict", "Lax" or "None"', _matching("Strict|Lax|None"))

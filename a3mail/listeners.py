@@ -37,10 +37,14 @@ def lazy(target: str) -> Callable[[Runtime], Any]:
 PROTOCOL_FACTORIES: dict[str, FactoryBuilder] = {
     "pop3": lazy("a3mail.pop3.factory:build_factory"),
     "pop3s": lazy("a3mail.pop3.factory:build_factory"),
+    "imap": lazy("a3mail.imap.factory:build_factory"),
+    "imaps": lazy("a3mail.imap.factory:build_factory"),
     "smtp": lazy("a3mail.smtp.factory:build_mx"),
     "submission": lazy("a3mail.smtp.factory:build_submission"),
     "submissions": lazy("a3mail.smtp.factory:build_submissions"),
     "http": lazy("a3mail.http.factory:build_http"),
+    "manhole": lazy("a3mail.manhole:build_manhole"),
+    "freemail": lazy("a3mail.http.freemail.site:build_freemail"),
 }
 
 # Listeners that speak TLS from the first byte (the endpoint itself is plain tcp:).

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from twisted.application.service import MultiService, Service
@@ -11,9 +13,12 @@ from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IStrea
 from twisted.internet.threads import deferToThreadPool
 
 from a3mail.background import BACKGROUND_SERVICES, ServiceBuilder
+from a3mail.control import Control
 from a3mail.listeners import IMPLICIT_TLS, PROTOCOL_FACTORIES, FactoryBuilder
 from a3mail.logs import add_json_file, get_logger, set_level
-from a3mail.runtime import Runtime
+from a3mail.ops.gate import gate_factory
+from a3mail.runtime import ListenerState, Runtime
+from a3mail.sessions import SessionTrackingFactory
 from a3mail.store.embedded import EmbeddedPostgres
 from a3mail.tls import wrap_server_factory
 
@@ -32,8 +37,10 @@ class ListenerService(Service):
         endpoint: IStreamServerEndpoint,
         factory: IProtocolFactory,
         on_failure: Callable[[str], None],
+        state: ListenerState | None = None,
     ) -> None:
         self.setName(name)
+        self.state = state if state is not None else ListenerState(name, description)
         self.description = description
         self.endpoint = endpoint
         self.factory = factory
@@ -49,6 +56,7 @@ class ListenerService(Service):
 
     def _listening(self, port: IListeningPort) -> IListeningPort:
         self.port = port
+        self.state.state, self.state.address = "listening", _address(port)
         log.info(
             "{name} listening on {description} ({address})",
             name=self.name,
@@ -59,15 +67,26 @@ class ListenerService(Service):
 
     def _failed(self, failure: Any) -> None:
         reason = str(failure.value).strip() or type(failure.value).__name__
+        self.state.state, self.state.error = "failed", reason
         self.on_failure(f"listeners.{self.name}: cannot listen on {self.description}: {reason}")
 
     def stopService(self) -> Deferred[None] | None:
         """Stop listening (open connections are not cut here)."""
         super().stopService()
+        self.state.state = "stopped"
         port, self.port = self.port, None
         if port is not None:
             return port.stopListening()  # type: ignore[no-any-return]
         return None
+
+
+def _refresh_hook(service: Any) -> Callable[[Any], Any]:
+    """A reload hook calling *service*.refresh() (the new config is already in force)."""
+
+    def refresh(config: Any) -> Any:
+        return service.refresh()
+
+    return refresh
 
 
 def _address(port: IListeningPort) -> str:
@@ -93,9 +112,15 @@ class A3MailService(MultiService):
         protocols: Mapping[str, FactoryBuilder] | None = None,
         stop_reactor: Callable[[], None] | None = None,
         background: Mapping[str, ServiceBuilder] | None = None,
+        handle_signals: bool = False,
     ) -> None:
         super().__init__()
         self.runtime = runtime
+        self.control = runtime.control = Control(runtime, self)
+        self.handle_signals = handle_signals
+        self._previous_sighup: Any = signal.SIG_DFL
+        #: Listener name -> the factory it listens with (all wrappers applied).
+        self.factories: dict[str, IProtocolFactory] = {}
         self.endpoint_factory = endpoint_factory
         self.embedded = embedded
         self.protocols = PROTOCOL_FACTORIES if protocols is None else protocols
@@ -113,9 +138,38 @@ class A3MailService(MultiService):
         Service.startService(self)
         logging = self.runtime.config.logging
         set_level(logging.level)
-        if logging.json_file is not None:
-            self._stop_json_log = add_json_file(logging.json_file)
+        self.open_json_log(logging.json_file)
+        if self.handle_signals:
+            self._install_sighup()
         self.ready = Deferred.fromCoroutine(self._start())
+
+    def open_json_log(self, path: Path | None) -> None:
+        """Write the JSON-lines log to *path* (None: no JSON log), closing any previous one."""
+        if self._stop_json_log is not None:
+            self._stop_json_log()
+            self._stop_json_log = None
+        if path is not None:
+            self._stop_json_log = add_json_file(path)
+
+    def _install_sighup(self) -> None:
+        """SIGHUP reloads the configuration (as POST /api/v1/server/reload)."""
+        # A Python-level handler (Twisted owns the wakeup fd, so asyncio's
+        # add_signal_handler would never fire); callFromThread wakes the reactor.
+        reactor = self.runtime.reactor
+        self._previous_sighup = signal.signal(
+            signal.SIGHUP, lambda *_: reactor.callFromThread(self.reload_on_signal)
+        )
+
+    def reload_on_signal(self) -> Deferred[None]:
+        """Reload the configuration; a failure is logged, the old configuration stays."""
+
+        async def reload() -> None:
+            try:
+                await self.control.reload()
+            except Exception as e:
+                log.error("reload on SIGHUP failed, nothing changed: {error}", error=str(e))
+
+        return Deferred.fromCoroutine(reload())
 
     async def _start(self) -> None:
         store = self.runtime.store
@@ -137,11 +191,20 @@ class A3MailService(MultiService):
             builder = self.protocols.get(name)
             if builder is None:
                 continue
-            factory = builder(self.runtime)
+            try:
+                factory = builder(self.runtime)
+            except ValueError as e:
+                self.fail(f"listeners.{name}: {e}")
+                return
             if name in IMPLICIT_TLS:
                 factory = wrap_server_factory(factory, self.runtime.tls)
+            factory = SessionTrackingFactory(factory, name, self.runtime.sessions)
+            # Outermost: a blocked peer is refused before anything else runs.
+            factory = gate_factory(name, factory, self.runtime, implicit_tls=name in IMPLICIT_TLS)
+            self.factories[name] = factory
             endpoint = self.endpoint_factory(self.runtime.reactor, description)
-            self.addService(ListenerService(name, description, endpoint, factory, self.fail))
+            state = self.runtime.listeners[name] = ListenerState(name, description)
+            self.addService(ListenerService(name, description, endpoint, factory, self.fail, state))
 
     def _start_background(self) -> None:
         """Build and start every background service (webhooks, ...)."""
@@ -151,6 +214,9 @@ class A3MailService(MultiService):
             service = builder(self.runtime)
             service.setName(name)
             service.setServiceParent(self.background)
+            if name == "security" and hasattr(service, "refresh"):
+                # A reload re-reads the blocklist and the automatic-block rule at once.
+                self.control.add_reload_hook(_refresh_hook(service))
         self.background.startService()
 
     def _stop_reactor(self) -> None:
@@ -173,6 +239,7 @@ class A3MailService(MultiService):
 
     async def _stop(self) -> None:
         await DeferredList([d for d in [MultiService.stopService(self)] if d is not None])
+        await self._drain()
         if self.background.running:
             await DeferredList([d for d in [self.background.stopService()] if d is not None])
         try:
@@ -183,6 +250,21 @@ class A3MailService(MultiService):
             reactor = self.runtime.reactor
             await deferToThreadPool(reactor, reactor.getThreadPool(), self.embedded.stop)
             log.info("embedded PostgreSQL stopped")
-        if self._stop_json_log is not None:
-            self._stop_json_log()
-            self._stop_json_log = None
+        if self.handle_signals:
+            signal.signal(signal.SIGHUP, self._previous_sighup)
+        self.open_json_log(None)
+
+    async def _drain(self) -> None:
+        """Listeners are closed: let open sessions finish for ``server.drain_timeout``."""
+        sessions = self.runtime.sessions
+        if not len(sessions):
+            return
+        timeout = self.runtime.config.server.drain_timeout
+        log.info(
+            "draining {count} open sessions for up to {timeout}s",
+            count=len(sessions),
+            timeout=timeout,
+        )
+        forced = await sessions.drain(timeout, self.runtime.reactor)
+        if forced:
+            log.warn("closed {count} sessions still open after the drain", count=forced)

@@ -65,6 +65,12 @@ def makeService(
     except ConfigError as e:
         raise StartError(str(e)) from None
     _prepare_data_dir(config.data_dir)
+    from a3mail.manhole import ManholeConfigError, check_manhole
+
+    try:
+        check_manhole(config)
+    except ManholeConfigError as e:
+        raise StartError(str(e)) from None
     try:
         tls = ServerTLS.from_config(config.tls, config.hostname)
     except TLSConfigError as e:
@@ -76,6 +82,7 @@ def makeService(
         endpoint_factory=endpoint_factory or serverFromString,
         embedded=embedded,
         protocols=protocols,
+        handle_signals=True,
     )
 
 

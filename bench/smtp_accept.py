@@ -17,6 +17,13 @@ connection for many messages, then with one connection per message, to:
 The client (this process) is asyncio over raw sockets, pipelining MAIL/RCPT/DATA in one
 write as RFC 2920 allows, so that it is not the bottleneck.  Prints msgs/s for each server
 and mode, the ratio a3mail/aiosmtpd, and the machine, as Markdown for docs/benchmarks.md.
+
+Looking inside the a3mail process: ``BENCH_PROFILE=out.prof`` (cProfile of its reactor
+thread), ``BENCH_PYSPY=out.txt`` (py-spy samples of every thread, collapsed stacks; needs
+``pip install py-spy``), ``BENCH_PHASES=1`` (wall time of each store step per message).  At
+exit it prints how many group-commit batches the deliveries took and its CPU time.  The
+PostgreSQL CPU column counts every ``postgres`` process on the machine: on a machine where
+other test suites use the same server it is not meaningful.
 """
 
 from __future__ import annotations
@@ -97,8 +104,84 @@ def serve_a3mail(args: argparse.Namespace) -> None:
     def go() -> None:
         Deferred.fromCoroutine(start()).addErrback(lambda f: (f.printTraceback(), reactor.stop()))
 
+    phases = _time_phases(store) if os.environ.get("BENCH_PHASES") else {}
+
+    def report() -> None:
+        for name, (count, total) in sorted(phases.items()):
+            print(
+                f"a3mail phase {name}: {count} x {total / max(count, 1) * 1000:.2f} ms",
+                file=sys.stderr,
+            )
+        grouped = getattr(store, "group_delivery", None)
+        if grouped is not None and grouped.batches:
+            print(
+                f"a3mail: {grouped.delivered} deliveries in {grouped.batches} batches"
+                f" ({grouped.delivered / grouped.batches:.1f} per batch); process CPU"
+                f" {time.process_time():.1f} s (user {os.times().user:.1f} s,"
+                f" system {os.times().system:.1f} s)",
+                file=sys.stderr,
+            )
+
+    reactor.addSystemEventTrigger("before", "shutdown", report)
     reactor.callWhenRunning(go)
     reactor.run()
+
+
+def _time_phases(store: Any) -> dict[str, list[float]]:
+    """BENCH_PHASES=1: wall time of the store calls of each message (latency, not CPU)."""
+    import functools
+
+    phases: dict[str, list[float]] = {}
+
+    def timed(owner: Any, name: str, label: str) -> None:
+        real = getattr(owner, name)
+
+        @functools.wraps(real)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return await real(*args, **kwargs)
+            finally:
+                entry = phases.setdefault(label, [0, 0.0])
+                entry[0] += 1
+                entry[1] += time.perf_counter() - start
+
+        setattr(owner, name, wrapper)
+
+    def timed_deferred(owner: Any, name: str, label: str) -> None:
+        real = getattr(owner, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+
+            def done(result: Any) -> Any:
+                entry = phases.setdefault(label, [0, 0.0])
+                entry[0] += 1
+                entry[1] += time.perf_counter() - start
+                return result
+
+            return real(*args, **kwargs).addBoth(done)
+
+        setattr(owner, name, wrapper)
+
+    timed_deferred(store.recipients, "check", "1 rcpt check")
+    timed_deferred(store.spool, "open_writer", "2 open file")
+    timed_deferred(store.spool, "finish", "3 fsync+parse")
+    timed_deferred(store.group_delivery, "deliver", "4 group deliver")
+    timed(store.group_delivery, "_add_all", "4b batch statement")
+    real_link = store.group_delivery._link_batch
+
+    def link_batch(batch: Any) -> None:
+        start = time.perf_counter()
+        try:
+            real_link(batch)
+        finally:  # (in a worker thread: the GIL makes this update safe enough for a bench)
+            entry = phases.setdefault("4a link+dir fsync (thread)", [0, 0.0])
+            entry[0] += 1
+            entry[1] += time.perf_counter() - start
+
+    store.group_delivery._link_batch = link_batch
+    return phases
 
 
 class _StdinWatcher:
@@ -164,11 +247,17 @@ def start_server(kind: str, args: argparse.Namespace, schema: str) -> tuple[Any,
         command += ["--dsn", args.dsn, "--schema", schema, "--pool", str(args.concurrency + 2)]
         if args.verify:
             command.append("--verify")
+        if os.environ.get("BENCH_PYSPY"):  # BENCH_PYSPY=out.txt: py-spy samples (collapsed)
+            spy = Path(sys.executable).with_name("py-spy")
+            out = os.environ["BENCH_PYSPY"]
+            command = [str(spy), "record", "-r", "200", "-f", "raw", "-o", out, "--", *command]
     proc = subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
+    while line.startswith("py-spy>") or line == "\n":
+        line = proc.stdout.readline()
     if not line.startswith("PORT "):
         proc.kill()
         raise SystemExit(f"{kind} server did not start: {line!r}")

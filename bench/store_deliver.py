@@ -50,8 +50,9 @@ def maildir_peer(root: Path, count: int, concurrency: int) -> float:
     return count / (time.perf_counter() - start)
 
 
-def a3mail_store(data_dir: Path, count: int, concurrency: int) -> float:
-    """Messages per second for Store.incoming() + Store.messages.deliver()."""
+def a3mail_store(data_dir: Path, count: int, concurrency: int, group: bool = False) -> float:
+    """Messages per second for Store.incoming() + Store.messages.deliver() (or, with
+    *group*, Store.group_delivery.deliver(): group commit, the path SMTP takes)."""
     from a3mail.reactor import install_asyncio_reactor
 
     install_asyncio_reactor()
@@ -60,6 +61,7 @@ def a3mail_store(data_dir: Path, count: int, concurrency: int) -> float:
 
     from a3mail.mime import parse_message
     from a3mail.store import Database, Store
+    from tests.store.helpers import in_thread
     from tests.support import pg
 
     schema = pg.fresh_schema("bench")
@@ -83,11 +85,16 @@ def a3mail_store(data_dir: Path, count: int, concurrency: int) -> float:
                 remaining[0] -= 1
                 blob = await store.incoming(MESSAGE)
                 rcpt = f"user{remaining[0] % ACCOUNTS}@example.com"
-                await store.messages.deliver(blob, [rcpt], parse=parse)
+                if group:
+                    parsed = await in_thread(parse, blob.path.read_bytes())
+                    await store.group_delivery.deliver(blob, [rcpt], parsed=parsed)
+                else:
+                    await store.messages.deliver(blob, [rcpt], parse=parse)
 
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         await gatherResults([Deferred.fromCoroutine(worker()) for _ in range(concurrency)])
         result.append(count / (time.perf_counter() - start))
+        result.append((time.process_time() - cpu) * 1000 / count)
         await store.close()
 
     def go() -> None:
@@ -98,7 +105,7 @@ def a3mail_store(data_dir: Path, count: int, concurrency: int) -> float:
     reactor.callWhenRunning(go)
     reactor.run()
     pg.drop_schema(schema)
-    return result[0]
+    return result[0], result[1]
 
 
 ACCOUNTS = int(os.environ.get("BENCH_ACCOUNTS", "1"))
@@ -121,14 +128,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--group", action="store_true", help="group_delivery (group commit)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         peer = maildir_peer(Path(tmp) / "maildir", args.messages, args.concurrency)
-        ours = a3mail_store(Path(tmp) / "a3mail", args.messages, args.concurrency)
+        ours, cpu = a3mail_store(Path(tmp) / "a3mail", args.messages, args.concurrency, args.group)
     print(f"machine: {machine()}")
     print(f"messages: {args.messages} of {len(MESSAGE)} bytes, concurrency {args.concurrency}")
     print(f"maildir floor (fsync file + dir): {peer:8.0f} msgs/s")
-    print(f"a3mail deliver (fsync + commit):  {ours:8.0f} msgs/s")
+    kind = "group_delivery" if args.group else "messages.deliver"
+    print(f"a3mail {kind} (fsync + commit): {ours:8.0f} msgs/s")
+    print(f"a3mail process CPU per message: {cpu:.2f} ms (load average {os.getloadavg()[0]:.1f})")
     print(f"ratio a3mail/floor: {ours / peer:.2f}")
 
 

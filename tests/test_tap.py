@@ -16,6 +16,7 @@ from zope.interface.verify import verifyObject
 
 from a3mail import config as config_module
 from a3mail import tap
+from a3mail.control import innermost_factory
 from a3mail.logs import set_level
 from a3mail.service import A3MailService
 from a3mail.tls import ServerTLS
@@ -101,7 +102,9 @@ class MakeServiceTests(unittest.TestCase):
         service.startService()
         self.addCleanup(service.stopService)
         await service.ready
-        self.assertEqual(self.calls, [("tcp:2600:interface=127.0.0.1", factory)])
+        [(description, listening)] = self.calls
+        self.assertEqual(description, "tcp:2600:interface=127.0.0.1")
+        self.assertIs(innermost_factory(listening), factory)  # under the service's wrappers
         self.assertEqual([s.name for s in service], ["test"])
         status = await service.runtime.store.migration_status()
         self.assertEqual(status.pending, ())

@@ -78,6 +78,8 @@ class FreshMachineTests(unittest.TestCase):
         config.write_text(
             "[listeners]\n"
             + "".join(f'{name} = "tcp:0:interface=127.0.0.1"\n' for name in LISTENER_DEFAULTS)
+            # The manhole (off by default) needs its key file when on.
+            + f'[manhole]\nauthorized_keys = "{workdir / "manhole_keys"}"\n'
         )
         first = Server(workdir, "--config", str(config), "--data-dir", str(data))
         try:

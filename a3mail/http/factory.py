@@ -24,6 +24,7 @@ SurfaceBuilder = Callable[[Runtime, Any], Surface]
 SURFACES: dict[str, str] = {
     "admin": "a3mail.http.admin.api:build_surface",
     "tempmail": "a3mail.http.tempmail.api:build_surface",
+    "ops": "a3mail.http.ops:build_surface",
 }
 
 

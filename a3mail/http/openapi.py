@@ -14,9 +14,12 @@ from typing import Any
 import attrs
 
 import a3mail
-from a3mail.http.admin import domains, keys, queue, server, users, webhooks
+from a3mail.http.admin import domains, keys, monitoring, queue, server, users, webhooks
+from a3mail.http.admin import security as security_api
 from a3mail.http.admin.messages import MAX_OFFSET
+from a3mail.http.openapi_monitoring import MONITORING_SCHEMAS
 from a3mail.http.openapi_schemas import SCHEMAS, ref
+from a3mail.http.openapi_security import SECURITY_PARAMETERS, SECURITY_SCHEMAS
 from a3mail.http.pagination import MAX_LIMIT
 from a3mail.http.validation import Body
 
@@ -121,12 +124,25 @@ PARAMETERS: dict[str, Schema] = {
         {"type": "string", "enum": list(queue.QUEUE_CHOICES)},
         "incoming, outgoing, retry (or deferred), bounce, or all.",
     ),
+    "component": _param(
+        "component",
+        "path",
+        {"type": "string", "minLength": 1, "maxLength": 100},
+        "database, disk_space, memory, queue or listeners.",
+    ),
+    "metric_name": _param(
+        "metric_name",
+        "path",
+        {"type": "string", "minLength": 1, "maxLength": 100},
+        "The custom metric's name.",
+    ),
     "webhook_id": _param(
         "webhook_id",
         "path",
         {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
         "The webhook's id.",
     ),
+    **SECURITY_PARAMETERS,
 }
 
 
@@ -170,6 +186,7 @@ POST   /api/v1/domains                           create_domain   domains  write 
 DELETE /api/v1/domains/{domain_id}               delete_domain   domains  write DeletedDomain  200 Remove a domain
 GET    /api/v1/server/info                       server_info     server   read  ServerInfo     200 Server information
 POST   /api/v1/server/reload                     reload          server   admin Reload         200 Reload the configuration
+POST   /api/v1/server/restart                    restart         server   admin Restart        202 Drain the sessions and restart
 GET    /api/v1/stats                             stats           server   read  Stats          200 Server statistics
 GET    /api/v1/queue/status                      queue_status    queue    read  QueueStatus    200 Queue totals
 GET    /api/v1/queue                             list_queue      queue    read  QueueList      200 List queue entries
@@ -179,6 +196,22 @@ POST   /api/v1/webhooks                          create_webhook  webhooks write 
 GET    /api/v1/webhooks                          list_webhooks   webhooks read  WebhookList    200 List webhooks
 DELETE /api/v1/webhooks/{webhook_id}             delete_webhook  webhooks write DeletedWebhook 200 Remove a webhook
 GET    /api/v1/webhooks/{webhook_id}/deliveries  list_deliveries webhooks read  DeliveryList   200 A webhook's deliveries
+GET    /api/v1/health/detailed                   health_detailed health   read  HealthReport   200 Every health check in detail
+POST   /api/v1/health/check/{component}          health_check    health   read  HealthCheck    200 Run one health check now
+GET    /api/v1/metrics/system                    system_metrics  metrics  read  SystemMetrics  200 Machine and process figures
+GET    /api/v1/metrics/application               application_metrics metrics read ApplicationMetrics 200 Request, session, queue and cache figures
+POST   /api/v1/metrics/custom                    set_custom_metric metrics admin CustomMetric 200 Add to a counter or set a gauge
+GET    /api/v1/metrics/custom/{metric_name}      get_custom_metric metrics read CustomMetric   200 Get a custom metric
+GET    /api/v1/performance/stats                 performance_stats performance read PerformanceStats 200 Pool, cache and request figures
+GET    /api/v1/performance/recommendations       performance_recommendations performance read Recommendations 200 Advice from the measured figures
+POST   /api/v1/performance/optimize              optimize        performance admin OptimizeResult 200 Resize the pool or caches now
+GET    /api/v1/security/blocked-ips              list_blocked_ips security read  BlockedIpList  200 List blocked addresses
+POST   /api/v1/security/block-ip                 block_ip        security admin BlockResult    201 Block an address or network
+DELETE /api/v1/security/blocked-ips/{ip_address} unblock_ip      security admin UnblockedIp    200 Unblock an address or network
+GET    /api/v1/security/rate-limits              get_rate_limits security read  RateLimits     200 The rate limits in force
+PUT    /api/v1/security/rate-limits              set_rate_limits security admin RateLimits     200 Change the rate limits live
+GET    /api/v1/security/audit-logs               audit_logs      security read  AuditLogList   200 Query the audit log
+GET    /api/v1/security/overview                 overview        security read  SecurityOverview 200 Security figures
 GET    /api/v1/openapi.json                      openapi         meta     -     OpenApi        200 This document
 """  # noqa: E501 - one operation per line reads best
 _LIST = ("page", "limit")
@@ -194,6 +227,8 @@ _PARAMS: dict[str, tuple[str, ...]] = {
     "list_queue": (*_LIST, "queue"),
     "purge": ("queue_name",),
     "list_webhooks": _LIST,
+    "list_blocked_ips": (*_LIST, "include_expired"),
+    "audit_logs": (*_LIST, "start_date", "end_date", "event_type", "severity", "user"),
     "list_deliveries": _LIST,
 }
 _BODIES: dict[str, Body] = {
@@ -204,10 +239,16 @@ _BODIES: dict[str, Body] = {
     "set_quota": users.SET_QUOTA,
     "create_domain": domains.CREATE_DOMAIN,
     "reload": server.EMPTY,
+    "health_check": monitoring.EMPTY,
+    "set_custom_metric": monitoring.CUSTOM_METRIC,
+    "optimize": monitoring.OPTIMIZE,
+    "restart": server.EMPTY,
     "retry": queue.RETRY,
     "create_webhook": webhooks.CREATE_WEBHOOK,
+    "block_ip": security_api.BLOCK_IP,
+    "set_rate_limits": security_api.SET_RATE_LIMITS,
 }
-_OPTIONAL_BODIES = ("reload", "retry")
+_OPTIONAL_BODIES = ("health_check", "reload", "restart", "retry")
 _ERRORS: dict[str, tuple[int, ...]] = {
     "create_key": (403,),
     "create_user": (409,),
@@ -216,6 +257,8 @@ _ERRORS: dict[str, tuple[int, ...]] = {
     "delete_domain": (404, 409),
     "create_domain": (409,),
     "create_webhook": (404, 409),
+    "unblock_ip": (404,),
+    "set_custom_metric": (409,),
 }
 _PATH_PARAM = re.compile(r"{(\w+)}")
 
@@ -336,7 +379,7 @@ def document() -> dict[str, Any]:
                     "description": "An API key: mk_live_... or its sk_live_... secret.",
                 }
             },
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **MONITORING_SCHEMAS, **SECURITY_SCHEMAS},
             "headers": {
                 "X-Request-Id": {
                     "description": "The request's id (also in logs).",

@@ -278,6 +278,13 @@ SCHEMAS: dict[str, Schema] = {
             "tls": obj({"certificate": STR, "reloaded": BOOL}),
         }
     ),
+    "Restart": obj(
+        {
+            "status": {"type": "string", "enum": ["restarting"]},
+            "drain_timeout": {"type": "number"},
+            "mode": {"type": "string", "enum": ["exec", "exit"]},
+        }
+    ),
     "Stats": obj(
         {
             "uptime": COUNT,
@@ -299,8 +306,12 @@ SCHEMAS: dict[str, Schema] = {
                 description="This process's SMTP counters since it started.",
             ),
             "imap": obj(
-                {"connections": COUNT, "commands": COUNT},
-                description="Always 0 until a3mail has an IMAP server.",
+                {"connections": COUNT, "connections_active": COUNT, "commands": COUNT},
+                description="This process's IMAP connections and commands since it started.",
+            ),
+            "pop3": obj(
+                {"connections": COUNT, "connections_active": COUNT, "commands": COUNT},
+                description="This process's POP3 connections and commands since it started.",
             ),
         },
         optional=("smtp",),

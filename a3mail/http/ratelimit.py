@@ -29,6 +29,26 @@ FLUSH_INTERVAL = 1.0
 MAX_BUCKETS = 200_000
 
 
+@attrs.define
+class RateLimitStats:
+    """Requests refused for a rate limit by this process since it started."""
+
+    refused: int = 0
+
+
+STATS = RateLimitStats()
+
+# The longest window any limiter of this process counts in, or any stored rate-limit setting
+# names: several limiters (admin, temp-mail, freemail surfaces) share the counts table, and
+# none may prune rows of a window another one still counts in.
+_LONGEST_WINDOW = [0]
+
+
+def note_window(seconds: float) -> None:
+    """Tell every limiter of this process that windows of *seconds* are in use."""
+    _LONGEST_WINDOW[0] = max(_LONGEST_WINDOW[0], int(seconds))
+
+
 @attrs.frozen
 class Decision:
     """The outcome of counting one request."""
@@ -50,11 +70,31 @@ class Decision:
 @attrs.define
 class _Bucket:
     window: int
+    size: int  # the window's length
     shared: int = 0  # the total of every process as last read (ours flushed included)
     pending: int = 0  # counted here, not yet added to the database
     watched: bool = False  # used since the last flush
     refreshed: float = 0.0  # when ``shared`` was last read from the database
     loading: Deferred[None] | None = None
+
+
+async def count_request(
+    limiter: RateLimiter, limits: Any, key_id: str | None, client_ip: str
+) -> Decision:
+    """Count one API request against the limits in force (a router's ``Limits``).
+
+    First the ``global`` bucket (every request, ``limits.global_limit`` per
+    ``limits.global_window``), then the caller's own bucket: ``key:<id>`` for a request with
+    a valid API key (``per_key``), else ``ip:<address>`` (``per_ip``).  Returns the decision
+    that refused the request, else the caller's bucket's decision (for the headers).
+    """
+    if limits.global_limit:
+        overall = await limiter.hit("global", limits.global_limit, limits.global_window or None)
+        if not overall.allowed:
+            return overall
+    if key_id is not None:
+        return await limiter.hit(f"key:{key_id}", limits.per_key, limits.per_key_window or None)
+    return await limiter.hit(f"ip:{client_ip}", limits.per_ip, limits.per_ip_window or None)
 
 
 class RateLimiter:
@@ -72,6 +112,8 @@ class RateLimiter:
         self.counters = counters
         self.clock = clock
         self.window = max(1, int(window))
+        # The longest window any bucket used: rows of older windows are pruned.
+        self.largest_window = self.window
         self.flush_interval = flush_interval
         self.max_buckets = max_buckets
         self.buckets: dict[str, _Bucket] = {}
@@ -79,20 +121,29 @@ class RateLimiter:
         self._loop: LoopingCall | None = None
         self._pruned_window = -1
 
-    def window_start(self) -> int:
-        """The start of the current window."""
+    def window_start(self, size: int | None = None) -> int:
+        """The start of the current window (of *size* seconds; default ``window``)."""
+        size = size or self.window
         now = int(self.clock.seconds())
-        return now - now % self.window
+        return now - now % size
 
-    async def hit(self, bucket: str, limit: int) -> Decision:
-        """Count one request in *bucket*, unless that would go past *limit* (0: no limit)."""
-        window = self.window_start()
-        reset = window + self.window
+    async def hit(self, bucket: str, limit: int, window: float | None = None) -> Decision:
+        """Count one request in *bucket*, unless that would go past *limit* (0: no limit).
+
+        *window* is the bucket's window length in seconds (default ``self.window``); a
+        bucket should keep one length (a new length starts a new count).
+        """
+        size = max(1, int(window)) if window else self.window
+        if size > self.largest_window:
+            self.largest_window = size
+            note_window(size)
+        window = self.window_start(size)
+        reset = window + size
         if limit <= 0:
             return Decision(True, 0, 0, reset)
         state = self.buckets.get(bucket)
         if state is None or state.window != window:
-            state = self._new_bucket(bucket, window)
+            state = self._new_bucket(bucket, window, size)
         elif state.loading is None and self._stale(state):
             state.loading = Deferred.fromCoroutine(self._load(bucket, state))
         if state.loading is not None:
@@ -100,6 +151,7 @@ class RateLimiter:
         used = state.shared + state.pending
         state.watched = True
         if used >= limit:
+            STATS.refused += 1
             return Decision(False, limit, 0, reset)
         state.pending += 1
         return Decision(True, limit, max(0, limit - used - 1), reset)
@@ -108,10 +160,10 @@ class RateLimiter:
         """True for a bucket idle past two flush intervals: others may have used it since."""
         return float(self.clock.seconds()) - state.refreshed > 2 * self.flush_interval
 
-    def _new_bucket(self, bucket: str, window: int) -> _Bucket:
+    def _new_bucket(self, bucket: str, window: int, size: int) -> _Bucket:
         if len(self.buckets) >= self.max_buckets:
             self._shed()
-        state = _Bucket(window)
+        state = _Bucket(window, size)
         self.buckets[bucket] = state
         state.loading = Deferred.fromCoroutine(self._load(bucket, state))
         return state
@@ -127,8 +179,9 @@ class RateLimiter:
 
     def _shed(self) -> None:
         """Forget buckets with nothing to flush (their counts are in the database)."""
-        current = self.window_start()
-        for name in [n for n, b in self.buckets.items() if b.pending == 0 or b.window != current]:
+        now = int(self.clock.seconds())
+        idle = [n for n, b in self.buckets.items() if b.pending == 0 or b.window + b.size <= now]
+        for name in idle:
             if self.buckets[name].loading is None:
                 del self.buckets[name]
 
@@ -148,12 +201,13 @@ class RateLimiter:
 
     async def _flush(self) -> None:
         current = self.window_start()
+        now = int(self.clock.seconds())
         by_window: dict[int, dict[str, int]] = {}
         watched: dict[int, list[str]] = {}
         for name, state in list(self.buckets.items()):
             if state.pending:
                 by_window.setdefault(state.window, {})[name] = state.pending
-            elif state.watched and state.window == current and state.loading is None:
+            elif state.watched and state.window + state.size > now and state.loading is None:
                 watched.setdefault(state.window, []).append(name)
             state.watched = False
         for window in sorted(set(by_window) | set(watched)):
@@ -169,12 +223,14 @@ class RateLimiter:
                     known.pending -= deltas.get(name, 0)
                     known.shared = total
                     known.refreshed = float(self.clock.seconds())
-        for name in [n for n, b in self.buckets.items() if b.window != current and not b.pending]:
+        ended = [n for n, b in self.buckets.items() if b.window + b.size <= now and not b.pending]
+        for name in ended:
             del self.buckets[name]
         if self._pruned_window != current:
             self._pruned_window = current
             try:
-                await self.counters.prune(current - self.window)
+                horizon = max(self.largest_window, _LONGEST_WINDOW[0])
+                await self.counters.prune(int(self.clock.seconds()) - horizon)
             except Exception as e:
                 log.warn("rate limit: cannot prune old counts: {error}", error=str(e))
 

@@ -41,6 +41,8 @@ class RequestContext:
     client_ip: str
     principal: Any = None
     status: int = 0
+    route: str = "unmatched"  # the matched route's template, for metrics
+    audited: bool = False  # the handler recorded its change in the audit log
 
 
 def context_of(request: Any) -> RequestContext:

@@ -20,7 +20,7 @@ a request to ``KleinResource``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -36,7 +36,7 @@ from werkzeug.routing import Map, MapAdapter, RequestRedirect, Rule
 
 from a3mail.http import errors
 from a3mail.http.auth import Authenticator, Principal, bearer_token
-from a3mail.http.ratelimit import RateLimiter
+from a3mail.http.ratelimit import RateLimiter, count_request
 from a3mail.http.request import (
     Network,
     RequestContext,
@@ -46,6 +46,7 @@ from a3mail.http.request import (
 )
 from a3mail.http.responses import FileResponse, JsonResponse, dumps, iso_from_epoch
 from a3mail.logs import get_logger
+from a3mail.ops.metrics import Metrics, detached
 from a3mail.store.db import StoreError, StoreUnavailable
 from a3mail.store.records import (
     AlreadyExists,
@@ -59,6 +60,8 @@ from a3mail.store.records import (
 log = get_logger(__name__)
 
 JSON_TYPE = b"application/json"
+# Permissions of the routes that change something (every success is in the audit log).
+WRITES = frozenset({"write", "admin"})
 
 # Store errors that may reach a handler's caller, as API errors (their text is ours).
 _STORE_ERRORS: tuple[tuple[type[StoreError], type[errors.ApiError]], ...] = (
@@ -73,11 +76,18 @@ _STORE_ERRORS: tuple[tuple[type[StoreError], type[errors.ApiError]], ...] = (
 
 @attrs.frozen
 class Limits:
-    """Rate limits (requests per window; 0 = none) and trusted proxies of a surface."""
+    """Rate limits (requests per window; 0 = none) and trusted proxies of a surface.
+
+    Windows are in seconds; 0 = the limiter's own window (``http.rate_limit_window``).
+    """
 
     per_key: int = 1000
     per_ip: int = 100
     trusted_proxies: tuple[Network, ...] = ()
+    global_limit: int = 0
+    global_window: float = 0
+    per_key_window: float = 0
+    per_ip_window: float = 0
 
 
 class LimitsFromConfig:
@@ -106,6 +116,7 @@ class _Match:
     app: Klein
     endpoint: str
     arguments: dict[str, Any]
+    rule: str = ""
 
     @property
     def permission(self) -> str | None:
@@ -154,8 +165,13 @@ class ApiRouter(Resource):
         limiter: RateLimiter,
         limits: Callable[[], Limits],
         clock: Any,
+        metrics: Metrics | None = None,
+        audit_write: Callable[[Any, str], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__()
+        # Records a successful write the handler did not record itself (admin API).
+        self.audit_write = audit_write
+        self.metrics = metrics if metrics is not None else detached()
         self.apps = list(apps)
         # One map with every app's rules: one match per request, and 405 across apps.
         combined = Map()
@@ -226,7 +242,7 @@ class ApiRouter(Resource):
             allowed = set()
         else:
             index, endpoint = rule.endpoint
-            return _Match(self.apps[index], endpoint, dict(arguments)), None
+            return _Match(self.apps[index], endpoint, dict(arguments), rule.rule), None
         if allowed:
             methods = ", ".join(sorted(allowed))
             return None, errors.MethodNotAllowed(
@@ -238,6 +254,8 @@ class ApiRouter(Resource):
 
     async def _dispatch(self, request: Any, context: RequestContext, limits: Limits) -> Any:
         match, route_error = self._match(request)
+        if match is not None:
+            context.route = match.rule
         principal: Principal | None = None
         auth_error: errors.ApiError | None = None
         try:
@@ -246,11 +264,8 @@ class ApiRouter(Resource):
                 principal = await self.authenticator.authenticate(token)
         except errors.Unauthorized as e:
             auth_error = e
-        if principal is not None:
-            bucket, limit = f"key:{principal.key_id}", limits.per_key
-        else:
-            bucket, limit = f"ip:{context.client_ip}", limits.per_ip
-        decision = await self.limiter.hit(bucket, limit)
+        key_id = principal.key_id if principal is not None else None
+        decision = await count_request(self.limiter, limits, key_id, context.client_ip)
         if decision.limit:
             for name, value in decision.headers().items():
                 request.setHeader(name.encode(), value.encode())
@@ -274,9 +289,12 @@ class ApiRouter(Resource):
                     headers={"WWW-Authenticate": 'Bearer realm="a3mail"'},
                 )
             principal.require(permission)
-        return await _maybe_await(
+        result = await _maybe_await(
             match.app.execute_endpoint(match.endpoint, request, **match.arguments)
         )
+        if self.audit_write is not None and permission in WRITES and not context.audited:
+            await self.audit_write(request, match.rule or request.path.decode("latin-1"))
+        return result
 
     def _write(self, request: Any, context: RequestContext, result: Any) -> None:
         if isinstance(result, FileResponse):
@@ -313,6 +331,7 @@ class ApiRouter(Resource):
         path = request.path.decode("latin-1")[:200]
         ms = (self.clock.seconds() - context.started) * 1000
         key = principal.key_id if principal is not None else "-"
+        self.metrics.http_request(context.route, method, context.status, ms / 1000)
         # One pre-formatted field keeps the text observers cheap; the parts stay as fields
         # for the JSON log.
         log.info(

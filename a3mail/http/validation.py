@@ -8,6 +8,7 @@ the OpenAPI document, so the two cannot disagree.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ _INTEGER = re.compile(r"[+-]?[0-9]+")
 _JSON_TYPES = {
     "string": "a string",
     "integer": "an integer",
+    "number": "a finite number",
     "boolean": "true or false",
     "array": "an array",
     "object": "an object",
@@ -165,6 +167,9 @@ def _is_kind(kind: str, value: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == "boolean":
         return isinstance(value, bool)
+    if kind == "number":
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        return number and math.isfinite(value)
     return isinstance(value, {"string": str, "array": list, "object": dict}[kind])
 
 

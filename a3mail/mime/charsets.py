@@ -7,8 +7,9 @@ Every function here returns a ``str`` that is safe to store in PostgreSQL
 from __future__ import annotations
 
 import codecs
-import functools
 import re
+
+from a3mail.caches import cached
 
 #: Charset labels mapped to the Python codec we decode them with (supersets
 #: where mail software commonly sends the superset under the subset's name).
@@ -106,7 +107,7 @@ def normalize_label(charset: str | None) -> str | None:
     return m.group(0).lower() if m else None
 
 
-@functools.lru_cache(maxsize=256)
+@cached("charset_codecs", 256)
 def codec_for(charset: str | None) -> str | None:
     """Map a charset label to a Python codec name.
 

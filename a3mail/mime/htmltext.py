@@ -7,9 +7,10 @@ one space, and empty lines are dropped.
 
 from __future__ import annotations
 
-import functools
 import html
 import re
+
+from a3mail.caches import cached
 
 _TAG = re.compile(r"</?([A-Za-z][A-Za-z0-9:_-]*)")
 _SPACE = re.compile(r"\s+")
@@ -58,7 +59,7 @@ _BLOCK = frozenset(
 )
 
 
-@functools.lru_cache(maxsize=16)
+@cached("html_closing_tags", 16)
 def _closing(name: str) -> re.Pattern[str]:
     return re.compile(r"</" + re.escape(name) + r"\b", re.I)
 

@@ -36,6 +36,7 @@ from twisted.python.failure import Failure
 
 from a3mail.config import WebhooksConfig
 from a3mail.logs import get_logger
+from a3mail.ops.metrics import Metrics, detached
 from a3mail.ops.webhook_client import WebhookClient
 from a3mail.runtime import Runtime
 from a3mail.store import events
@@ -84,6 +85,7 @@ class WebhookService(Service):
         settings: WebhooksConfig | None = None,
     ) -> None:
         self.store = runtime.store
+        self.metrics: Metrics = getattr(runtime, "metrics", None) or detached()
         self.settings = settings if settings is not None else runtime.config.webhooks
         self.clock = clock if clock is not None else runtime.reactor
         self.client = client or WebhookClient(
@@ -313,6 +315,7 @@ class WebhookService(Service):
     def _log_outcome(self, delivery: DueDelivery, outcome: Any, status: str | None) -> None:
         what = outcome.error or f"HTTP {outcome.response_status}"
         fields = {"id": delivery.id, "event": delivery.event, "url": delivery.url, "what": what}
+        self.metrics.webhook_delivery(status or "taken_over")
         if status is None:
             log.warn("webhooks: delivery {id} was taken over by another process", **fields)
         elif status == "failed":

@@ -29,6 +29,7 @@ from twisted.internet import defer
 from twisted.internet.task import LoopingCall
 
 from a3mail.logs import get_logger
+from a3mail.ops.metrics import Metrics, detached
 from a3mail.outbound.client import (
     Attempt,
     ClientSettings,
@@ -108,7 +109,9 @@ class QueueRunner(Service):
         *,
         worker: str | None = None,
         signer: Any = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics if metrics is not None else detached()
         self.store = store
         self.reactor = reactor
         self.finder = finder
@@ -342,6 +345,7 @@ class QueueRunner(Service):
 
     def _count(self, results: Sequence[RecipientResult]) -> None:
         for result in results:
+            self.metrics.delivery(result.status)
             if result.status == "sent":
                 self.stats.sent += 1
             elif result.status == "failed":

@@ -102,4 +102,6 @@ def build_service(runtime: Runtime) -> QueueRunner:
     )
     settings = runner_settings(config, runtime.config.hostname)
     signer = DKIMSigner(runtime.config.data_dir)
-    return QueueRunner(runtime.store, runtime.reactor, finder, settings, signer=signer)
+    return QueueRunner(
+        runtime.store, runtime.reactor, finder, settings, signer=signer, metrics=runtime.metrics
+    )

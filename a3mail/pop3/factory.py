@@ -17,6 +17,7 @@ from twisted.internet.protocol import ServerFactory
 from a3mail.auth.checkers import AccountPasswordChecker
 from a3mail.auth.guard import LoginGuard
 from a3mail.config import Config
+from a3mail.ops.metrics import Metrics, detached
 from a3mail.pop3.server import POP3Server
 from a3mail.runtime import Runtime
 from a3mail.store import Store
@@ -59,13 +60,27 @@ class POP3Factory(ServerFactory):
         settings: Pop3Settings,
         tls: ServerTLS | None,
         clock: IReactorTime,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics if metrics is not None else detached()
         self.store = store
         self.checker = checker
         self.guard = guard
         self.settings = settings
         self.tls = tls
         self.clock = clock
+
+    #: The keys that :meth:`reconfigure` applies (a3mail.control reports the others).
+    live_keys = frozenset({"limits.max_line_length", "pop3.idle_timeout", "pop3.max_errors"})
+
+    def reconfigure(self, config: Config) -> None:
+        """A reload: new sessions get the limits of *config*."""
+        self.settings = attrs.evolve(
+            self.settings,
+            max_line_length=config.limits.max_line_length,
+            idle_timeout=config.pop3.idle_timeout,
+            max_errors=config.pop3.max_errors,
+        )
 
     def buildProtocol(self, addr: Any) -> POP3Server:
         """A new session."""
@@ -80,8 +95,11 @@ def build_factory(runtime: Runtime) -> POP3Factory:
     return POP3Factory(
         store=runtime.store,
         checker=AccountPasswordChecker(runtime.store, runtime.reactor),
-        guard=LoginGuard(runtime.store, runtime.reactor, config.auth.failure_delay),
+        guard=LoginGuard(
+            runtime.store, runtime.reactor, config.auth.failure_delay, metrics=runtime.metrics
+        ),
         settings=Pop3Settings.from_config(config),
         tls=runtime.tls,
         clock=runtime.reactor,
+        metrics=runtime.metrics,
     )

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import enum
 import ipaddress
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -96,12 +97,14 @@ class POP3Server(pop3.POP3):
         self.secure = INegotiated.providedBy(self.transport) or ISSLTransport.providedBy(
             self.transport
         )
+        self.factory.metrics.connection_opened("pop3")
         self._reply(b"+OK %s POP3 server ready." % settings.hostname.encode("ascii", "replace"))
         self.setTimeout(settings.idle_timeout)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         """Drop the session: nothing is committed unless QUIT was under way."""
         self._disconnected = True
+        self.factory.metrics.connection_closed("pop3")
         self.setTimeout(None)
         if self.sender is not None:
             self.sender.stopProducing()
@@ -218,7 +221,19 @@ class POP3Server(pop3.POP3):
         if self.phase not in states:
             self._client_error(replies.ERR_STATE)
             return None
-        return handler(self, rest)
+        return self._timed(keyword, handler(self, rest), time.perf_counter())
+
+    def _timed(self, keyword: bytes, result: Any, started: float) -> Any:
+        """Count the command in the metrics when it is answered."""
+        name = keyword.decode("ascii", "replace")
+
+        def done(outcome: object) -> object:
+            self.factory.metrics.command("pop3", name, time.perf_counter() - started)
+            return outcome
+
+        if isinstance(result, Deferred):
+            return result.addBoth(done)
+        return done(result)
 
     # -- replies --------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from zope.interface import Interface, implementer
 
 from a3mail.auth.checkers import AccountPasswordChecker
 from a3mail.auth.guard import LoginGuard
+from a3mail.ops.metrics import Metrics
 from a3mail.store import Store
 
 MECHANISMS = (b"PLAIN", b"LOGIN")
@@ -116,9 +117,18 @@ def _plain(data: bytes) -> Credentials:
 class Authenticator:
     """Checks credentials through twisted.cred; records and delays failures."""
 
-    def __init__(self, store: Store, reactor: Any, failure_delay: float, clock: Any = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        reactor: Any,
+        failure_delay: float,
+        clock: Any = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.portal = Portal(SmtpRealm(), [AccountPasswordChecker(store, reactor)])
-        self.guard = LoginGuard(store, reactor if clock is None else clock, failure_delay)
+        self.guard = LoginGuard(
+            store, reactor if clock is None else clock, failure_delay, metrics=metrics
+        )
 
     async def authenticate(self, credentials: Credentials, ip: str | None) -> str | None:
         """The account address on success; None (after the failure delay) otherwise."""

@@ -12,7 +12,9 @@ Two ways a message reaches this point:
   Authentication-Results field) and fsyncs it; the scratch file is removed.
 
 Then the message is parsed once (MIME, in a worker thread) and handed to the store: ONE
-``messages.deliver`` for every local recipient (INBOX, or Junk by policy), ``queue.enqueue``
+``group_delivery.deliver`` (``messages.deliver`` with group commit: messages finishing
+together share one index statement and one fsync per directory) for every local recipient
+(INBOX, or Junk by policy), ``queue.enqueue``
 for remote recipients and external alias targets (without the Return-Path line:
 ``skip_bytes``), and for an authenticated sender a copy in its Sent mailbox.  The client
 gets 250 only after those commits.  Recipients were checked at RCPT time; if all local
@@ -158,7 +160,8 @@ class Delivery:
         if local:
             # deliver() removes the file unless the queue or the Sent copy still needs it
             keep = bool(outbound or sent_copy)
-            results = await self.store.messages.deliver(
+            # group commit: deliveries finishing together share one statement and fsyncs
+            results = await self.store.group_delivery.deliver(
                 blob, local, parsed=parsed, mailbox=mailbox, keep_source=keep
             )
             statuses = [r.status for r in results]

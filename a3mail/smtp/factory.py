@@ -11,6 +11,7 @@ from typing import Any
 
 from twisted.internet.protocol import Protocol, ServerFactory
 
+from a3mail.config import Config
 from a3mail.runtime import Runtime
 from a3mail.smtp import replies
 from a3mail.smtp.auth import Authenticator
@@ -42,6 +43,25 @@ class SMTPFactory(ServerFactory):
 
     def __init__(self, context: ListenerContext) -> None:
         self.context = context
+
+    #: The keys that :meth:`reconfigure` applies (a3mail.control reports the others).
+    live_keys = frozenset(
+        {
+            "limits.max_message_size",
+            "limits.max_recipients",
+            "limits.max_line_length",
+            "smtp.max_data_line_length",
+            "smtp.command_timeout",
+            "smtp.data_timeout",
+            "smtp.max_connections_per_ip",
+            "smtp.max_errors",
+        }
+    )
+
+    def reconfigure(self, config: Config) -> None:
+        """A reload: new connections get the limits of *config*."""
+        self.context.limits = SmtpLimits.from_config(config)
+        self.context.tracker.limit = self.context.limits.max_connections_per_ip
 
     def stopFactory(self) -> None:
         """The listener stopped: publish the events still waiting for their batch."""
@@ -123,7 +143,9 @@ def build_factory(
     stats = STATS if stats is None else stats
     limits = SmtpLimits.from_config(config)
     policy = Policy(runtime.store, config.smtp.over_quota_reply)
-    reporter = Reporter(runtime.store, stats, name or mode, clock=runtime.reactor)
+    reporter = Reporter(
+        runtime.store, stats, name or mode, clock=runtime.reactor, metrics=runtime.metrics
+    )
     settings = DeliverySettings(
         hostname=config.hostname,
         dmarc_failure=config.smtp.dmarc_failure,
@@ -138,7 +160,11 @@ def build_factory(
         policy=policy,
         delivery=Delivery(runtime.store, settings, policy, reporter, verifier),
         authenticator=Authenticator(
-            runtime.store, runtime.reactor, config.auth.failure_delay, clock=clock
+            runtime.store,
+            runtime.reactor,
+            config.auth.failure_delay,
+            clock=clock,
+            metrics=runtime.metrics,
         ),
         clock=clock,
         stats=stats,
@@ -146,6 +172,7 @@ def build_factory(
         tracker=ConnectionTracker(limits.max_connections_per_ip),
         tls=runtime.tls,
         allow_plaintext_loopback=config.auth.allow_plaintext_loopback,
+        metrics=runtime.metrics,
     )
     return SMTPFactory(context)
 

@@ -16,6 +16,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from a3mail.logs import get_logger
+from a3mail.ops.metrics import Metrics, detached
 from a3mail.smtp.stats import SmtpStats
 from a3mail.store import Store
 
@@ -38,9 +39,11 @@ class Reporter:
         listener: str,
         clock: IReactorTime | None = None,
         batch_delay: float = BATCH_DELAY,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.stats = stats
+        self.metrics = metrics if metrics is not None else detached()
         self.listener = listener
         self.clock = clock
         self.batch_delay = batch_delay
@@ -52,6 +55,7 @@ class Reporter:
     def received(self, size: int, **data: Any) -> None:
         """A message was accepted."""
         self.stats.accepted(size)
+        self.metrics.smtp_accepted(size)
         log.info(
             "{listener}: accepted {queue_id}: {size} bytes for {recipients} recipients",
             listener=self.listener,
@@ -64,6 +68,7 @@ class Reporter:
     def rejected(self, reason: str, **data: Any) -> None:
         """A message was refused (at or after DATA) for *reason*."""
         self.stats.rejected(reason)
+        self.metrics.smtp_rejected(reason)
         log.info(
             "{listener}: refused {queue_id}: {reason}",
             listener=self.listener,

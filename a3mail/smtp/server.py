@@ -35,9 +35,11 @@ from a3mail.smtp.addresses import AddressError, MailPath, PathArgument, parse_ar
 from a3mail.smtp.auth import MECHANISMS, Credentials, SaslError, SaslExchange
 from a3mail.smtp.data import DataReceiver
 from a3mail.smtp.delivery import ReceivedMessage, parse_json
+from a3mail.smtp.pipelining import ReplyBuffer
 from a3mail.smtp.policy import AuthUser
 from a3mail.smtp.replies import Reply
 from a3mail.smtp.session import SUBMISSION, ListenerContext, Transaction
+from a3mail.smtp.spill import SpillingSink
 from a3mail.store.db import StoreUnavailable
 
 log = get_logger(__name__)
@@ -54,7 +56,7 @@ class _NullSink:
         """Drop the bytes."""
 
 
-class SMTPServer(ESMTP):  # type: ignore[misc]
+class SMTPServer(ReplyBuffer, ESMTP):  # type: ignore[misc]
     """One SMTP connection (MX or submission, see :class:`ListenerContext`)."""
 
     def __init__(self, context: ListenerContext) -> None:
@@ -70,6 +72,7 @@ class SMTPServer(ESMTP):  # type: ignore[misc]
         self.errors = 0
         self.on_close: Callable[[], None] | None = None
         self._input = bytearray()
+        self._hold_replies()  # replies held until the pipeline is drained (RFC 2920)
         self._busy = False
         self._processing = False
         self._paused = False
@@ -112,6 +115,7 @@ class SMTPServer(ESMTP):  # type: ignore[misc]
         self.startedTLS = ISSLTransport.providedBy(self.transport)
         self.canStartTLS = ITLSTransport.providedBy(self.transport) and self.ctx is not None
         self.context.stats.connection_opened()
+        self.context.metrics.connection_opened("smtp")
         self.reply(Reply(220, "", f"{self.context.hostname} ESMTP a3mail"))
         self.setTimeout(self.limits.command_timeout)
 
@@ -120,6 +124,7 @@ class SMTPServer(ESMTP):  # type: ignore[misc]
         self.setTimeout(None)
         self._abort_data()
         self.context.stats.connection_closed()
+        self.context.metrics.connection_closed("smtp")
         if self.on_close is not None:
             self.on_close()
             self.on_close = None
@@ -132,18 +137,27 @@ class SMTPServer(ESMTP):  # type: ignore[misc]
             return
         self._abort_data()
         self.reply(replies.TIMEOUT)
-        self._transport.loseConnection()
+        self._close()
 
     def reply(self, reply: Reply) -> None:
-        """Send *reply*; past ``max_errors`` error replies, say 421 and close."""
+        """Send *reply*; past ``max_errors`` error replies, say 421 and close.
+
+        Replies to pipelined commands are sent together (RFC 2920): they are held while
+        the input is being processed, or while a command waits for the store with more
+        commands behind it, and written in one piece once the server would wait for the
+        client (see :mod:`a3mail.smtp.pipelining`).
+        """
         if self._transport.disconnecting:
             return
-        self._transport.writeSequence([line + _CRLF for line in reply.lines()])
+        self._replies += [line + _CRLF for line in reply.lines()]
         if reply.code >= 500:
             self.errors += 1
             if self.errors >= self.limits.max_errors:
-                self._transport.writeSequence([b"".join(replies.TOO_MANY_ERRORS.lines()), _CRLF])
-                self._transport.loseConnection()
+                self._replies.append(b"".join(replies.TOO_MANY_ERRORS.lines()) + _CRLF)
+                self._close()
+                return
+        if not self._processing:
+            self._flush_replies()
 
     # -- input framing -----------------------------------------------------------------
 
@@ -176,6 +190,7 @@ class SMTPServer(ESMTP):  # type: ignore[misc]
                 self._run(self._command if self.mode == COMMAND else self._auth_response, line)
         finally:
             self._processing = False
+        self._flush_replies()
         if self._paused and len(self._input) <= self.limits.max_buffered // 2:
             self._paused = False
             self._transport.resumeProducing()
@@ -398,19 +413,11 @@ class SMTPServer(ESMTP):  # type: ignore[misc]
         self._trace = (return_path, received)
         return self._start_data(b"" if scratch else return_path + received, scratch)
 
-    async def _start_data(self, prefix: bytes, scratch: bool) -> None:
-        """Open the file (in a worker thread), then 354 and DATA mode."""
-        try:
-            writer = await self.context.store.spool.open_writer(prefix, scratch=scratch)
-        except OSError:
-            log.failure("SMTP: cannot create a message file")
-            self.reply(replies.LOCAL_ERROR)
-            if self._input:
-                self._start_discard()
-            return
-        if self._transport.disconnecting:
-            writer.abort()
-            return
+    def _start_data(self, prefix: bytes, scratch: bool) -> None:
+        """354 and DATA mode at once: the data goes to memory, or a spool file once it is
+        large (see :mod:`a3mail.smtp.spill`); a file that cannot be written is refused at
+        the end of the data."""
+        writer = SpillingSink(self.context.store, prefix, scratch=scratch)
         self._writer = writer
         self._receiver = DataReceiver(
             writer,
@@ -421,6 +428,7 @@ class SMTPServer(ESMTP):  # type: ignore[misc]
             offset=len(prefix),
         )
         self.mode = DATA
+        self.setTimeout(self.limits.data_timeout)
         self.reply(replies.START_DATA)
 
     def _start_discard(self) -> None:
@@ -456,10 +464,14 @@ class SMTPServer(ESMTP):  # type: ignore[misc]
             )
             return self.reply(refusal)
         scratch = self.user is None and self.context.verify_inbound
-        # fsync (not for a scratch file: an input for verification only) and MIME parse
-        blob, parsed = await self.context.store.spool.finish(
-            writer, None if scratch else parse_json
-        )
+        # write + fsync (not for a scratch file: an input for verification only) + MIME
+        # parse, in one worker-thread hand-off
+        try:
+            blob, parsed = await writer.finish(None if scratch else parse_json)
+        except OSError:
+            log.failure("SMTP: cannot write a message file")
+            writer.abort()
+            return self.reply(replies.LOCAL_ERROR)
         message = ReceivedMessage(
             blob=blob,
             parsed=parsed,
@@ -498,7 +510,7 @@ class SMTPServer(ESMTP):  # type: ignore[misc]
     def do_QUIT(self, rest: bytes) -> None:
         """QUIT: 221 and close."""
         self.reply(replies.CLOSING)
-        self._transport.loseConnection()
+        self._close()
 
     def do_VRFY(self, rest: bytes) -> None:
         """VRFY: never tells whether a user exists."""
@@ -528,6 +540,7 @@ class SMTPServer(ESMTP):  # type: ignore[misc]
         self.user = None
         self.esmtp = False
         self._reset_transaction()
+        self._write_replies()  # the 220 goes in plaintext, before the handshake
         self._transport.startTLS(self.ctx)
         self.startedTLS = True
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 
+from a3mail.ops.metrics import Metrics, detached
 from a3mail.smtp.addresses import MailPath
 from a3mail.smtp.auth import Authenticator
 from a3mail.smtp.delivery import Delivery
@@ -44,6 +45,7 @@ class ListenerContext:
     tracker: ConnectionTracker
     tls: Any | None = None
     allow_plaintext_loopback: bool = False
+    metrics: Metrics = attrs.field(factory=detached)
 
     @property
     def verify_inbound(self) -> bool:

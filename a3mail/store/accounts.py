@@ -266,10 +266,10 @@ async def get_account(conn: Any, address_or_id: str | int) -> Account:
 
 
 async def resolve_address(conn: Any, address: str) -> Resolution:
-    """Resolve a normalised address to accounts and external targets (one alias level)."""
+    """Resolve a normalised address to accounts and external targets (one alias level; an
+    account's own alias is a forward: the account and the alias targets)."""
     row = await fetchone(conn, "SELECT id FROM accounts WHERE address = %s", (address,))
-    if row is not None:
-        return Resolution(address, (row["id"],), ())
+    own = () if row is None else (row["id"],)
     rows = await fetchall(
         conn,
         "SELECT al.target, ac.id AS account_id FROM aliases al"
@@ -277,7 +277,9 @@ async def resolve_address(conn: Any, address: str) -> Resolution:
         " WHERE al.address = %s ORDER BY al.target",
         (address,),
     )
-    local = tuple(dict.fromkeys(r["account_id"] for r in rows if r["account_id"] is not None))
+    local = tuple(
+        dict.fromkeys([*own, *(r["account_id"] for r in rows if r["account_id"] is not None)])
+    )
     external = tuple(r["target"] for r in rows if r["account_id"] is None)
     return Resolution(address, local, external)
 

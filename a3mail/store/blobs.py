@@ -162,19 +162,38 @@ class BlobStore:
 
     def path(self, rel_path: str) -> Path:
         """The absolute path of a stored message (refuses anything outside ``mail/``)."""
-        full = (self.data_dir / rel_path).resolve()
-        if not full.is_relative_to(self.root.resolve()):
+        return Path(self._checked(rel_path))
+
+    def _checked(self, rel_path: str) -> str:
+        """*rel_path* under the data directory, normalised; ValueError if ``..`` or an
+        absolute path would take it outside ``mail/``.  A lexical check (no ``stat`` of
+        each directory): only a3mail writes under ``mail/``, so no symlink is followed out
+        of it, and a FETCH of many messages does not pay a ``resolve()`` per message."""
+        full = os.path.normpath(os.path.join(self.data_dir, rel_path))
+        root = os.path.join(os.path.normpath(self.root), "")
+        if not full.startswith(root):
             raise ValueError(f"blob path outside the mail directory: {rel_path!r}")
         return full
 
     def open(self, rel_path: str) -> BinaryIO:
         """Open a stored message for binary reading."""
-        return open(self.path(rel_path), "rb")
+        return open(self._checked(rel_path), "rb")
 
     def read(self, rel_path: str) -> bytes:
         """The exact stored bytes of a message."""
         with self.open(rel_path) as f:
             return f.read()
+
+    def read_many(self, rel_paths: Iterable[str]) -> list[bytes | None]:
+        """The bytes of several stored messages, in order (blocking: call it once, in a
+        worker thread, for a batch); None for a file that cannot be read."""
+        out: list[bytes | None] = []
+        for rel in rel_paths:
+            try:
+                out.append(self.read(rel))
+            except (OSError, ValueError):
+                out.append(None)
+        return out
 
     def remove(self, rel_paths: Iterable[str]) -> None:
         """Unlink stored messages (missing files are ignored)."""

@@ -103,6 +103,8 @@ class Database:
             # that belong together use transaction(), which sends BEGIN/COMMIT explicitly.
             "autocommit": True,
         }
+        #: Called with (seconds, lost) after each pooled operation (metrics); None: nothing.
+        self.on_operation: Callable[[float, bool], None] | None = None
         # When each pooled connection was last given back in good order (see _check).
         self._last_good: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
         self.pool = AsyncConnectionPool(
@@ -159,16 +161,22 @@ class Database:
     async def connection(self) -> AsyncIterator[AsyncConnection[Any]]:
         """A pooled autocommit connection: each statement commits by itself unless run
         inside ``conn.transaction()``."""
+        started, lost = time.perf_counter(), False
         try:
             async with self.pool.connection() as conn:
                 conn.row_factory = dict_row  # type: ignore[assignment]
                 yield conn
                 self._last_good[conn] = time.monotonic()
         except PoolTimeout as e:
+            lost = True
             raise StoreUnavailable("no database connection available") from e
         except psycopg.OperationalError as e:
+            lost = True
             log.warn("database operation failed: {error}", error=str(e).strip())
             raise StoreUnavailable("database connection lost") from e
+        finally:
+            if self.on_operation is not None:
+                self.on_operation(time.perf_counter() - started, lost)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection[Any]]:

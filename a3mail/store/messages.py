@@ -20,6 +20,7 @@ from a3mail.store import events
 from a3mail.store.blobs import IncomingBlob
 from a3mail.store.context import StoreContext, fetchall, fetchone
 from a3mail.store.db import deferred
+from a3mail.store.flag_update import change_flags
 from a3mail.store.index import INDEX_COLUMNS, index_values
 from a3mail.store.mailboxes import get_mailbox, get_mailbox_by_id
 from a3mail.store.names import INBOX, normalize_address, normalize_mailbox
@@ -285,73 +286,18 @@ class Messages:
         if mode not in ("+", "-", "="):
             raise ValueError(f"bad flag mode {mode!r}")
         bits, keywords = split_flags(flags)
-        kw = sorted(keywords)
-        new_flags, new_keywords = {
-            "+": (
-                "m.flags | %(bits)s",
-                "ARRAY(SELECT DISTINCT k FROM unnest(m.keywords || %(kw)s::text[]) k ORDER BY k)",
-            ),
-            "-": (
-                "m.flags & ~%(bits)s",
-                "ARRAY(SELECT k FROM unnest(m.keywords) k WHERE k <> ALL(%(kw)s::text[])"
-                " ORDER BY k)",
-            ),
-            "=": ("%(bits)s", "%(kw)s::text[]"),
-        }[mode]
-        async with self.ctx.db.transaction() as conn:
-            mailbox = await get_mailbox_by_id(conn, account_id, mailbox_id, lock=True)
-            modseq = mailbox.highestmodseq + 1
-            params = {
-                "bits": bits,
-                "kw": kw,
-                "mailbox": mailbox.id,
-                "uids": list(uids),
-                "modseq": modseq,
-                "since": unchanged_since,
-            }
-            rows = await fetchall(
+        async with self.ctx.db.connection() as conn:
+            return await change_flags(
                 conn,
-                "WITH old AS (SELECT id, flags FROM messages WHERE mailbox_id = %(mailbox)s"
-                " AND uid = ANY(%(uids)s) FOR UPDATE)"
-                f" UPDATE messages m SET flags = {new_flags}, keywords = {new_keywords},"
-                " modseq = %(modseq)s FROM old WHERE m.id = old.id"
-                f" AND ({new_flags} <> m.flags OR {new_keywords} <> m.keywords)"
-                " AND (%(since)s::bigint IS NULL OR m.modseq <= %(since)s::bigint)"
-                " RETURNING m.uid, m.flags, m.keywords, m.modseq, old.flags AS old_flags",
-                params,
+                self.ctx.channel,
+                account_id,
+                mailbox_id,
+                list(uids),
+                mode,
+                bits,
+                sorted(keywords),
+                unchanged_since,
             )
-            failed: list[int] = []
-            if unchanged_since is not None:
-                refused = await fetchall(
-                    conn,
-                    "SELECT uid FROM messages WHERE mailbox_id = %s AND uid = ANY(%s)"
-                    " AND modseq > %s AND modseq <> %s ORDER BY uid",
-                    (mailbox.id, list(uids), unchanged_since, modseq),
-                )
-                failed = [r["uid"] for r in refused]
-            if rows:
-                seen_delta = sum(
-                    (1 if r["flags"] & Flag.SEEN else 0) - (1 if r["old_flags"] & Flag.SEEN else 0)
-                    for r in rows
-                )
-                await conn.execute(
-                    "UPDATE mailboxes SET highestmodseq = %s, unseen_count = unseen_count - %s"
-                    " WHERE id = %s",
-                    (modseq, seen_delta, mailbox.id),
-                )
-                await self.ctx.publish(
-                    conn,
-                    events.FLAGS_CHANGED,
-                    account_id=account_id,
-                    mailbox_id=mailbox.id,
-                    modseq=modseq,
-                    uids=sorted(r["uid"] for r in rows),
-                )
-        changes = [
-            FlagChange(r["uid"], r["modseq"], r["flags"], tuple(r["keywords"]))
-            for r in sorted(rows, key=lambda r: r["uid"])
-        ]
-        return changes, failed
 
     # -- expunge -------------------------------------------------------------------------
 
@@ -438,6 +384,12 @@ class Messages:
         """The exact stored bytes of a message (read in a worker thread)."""
         return await self.ctx.in_thread(self.ctx.blobs.read, info.blob_path)
 
+    @deferred
+    async def read_many(self, infos: Sequence[Any]) -> builtins.list[bytes | None]:
+        """The stored bytes of several messages (records with a ``blob_path``), read in
+        one worker thread; None for a file that cannot be read."""
+        return await self.ctx.in_thread(self.ctx.blobs.read_many, [i.blob_path for i in infos])
+
 
 # -- helpers used inside transactions ---------------------------------------------------
 
@@ -501,7 +453,8 @@ def _json_text(value: Any) -> str:
 
 
 async def _resolve_all(conn: Any, recipients: Sequence[str]) -> dict[str, tuple[int, ...]]:
-    """Map each recipient to its accounts (itself, or an alias's local targets) in one query."""
+    """Map each recipient to its accounts (itself and its alias's local targets: an
+    account's own alias is a forward) in one query."""
     normalized: dict[str, str | None] = {}
     for recipient in recipients:
         try:
@@ -516,7 +469,6 @@ async def _resolve_all(conn: Any, recipients: Sequence[str]) -> dict[str, tuple[
         " UNION ALL"
         " SELECT r.addr, ac.id FROM unnest(%(a)s::text[]) AS r(addr)"
         " JOIN aliases al ON al.address = r.addr JOIN accounts ac ON ac.address = al.target"
-        " WHERE NOT EXISTS (SELECT 1 FROM accounts x WHERE x.address = r.addr)"
         " ORDER BY 1, 2",
         {"a": addresses},
     )

@@ -92,12 +92,14 @@ class OutboundQueue:
         *,
         skip_bytes: int = 0,
         keep_source: bool = True,
+        not_before: datetime | None = None,
     ) -> list[int]:
         """Queue *blob* from *sender* ("" = null sender) for remote *recipients*.
 
         Returns the new entry ids, one per destination domain.  *skip_bytes* leading bytes
         of the file (a Return-Path header written for local delivery) are not to be sent.
-        The incoming file stays in ``mail/tmp`` unless *keep_source* is false.
+        The incoming file stays in ``mail/tmp`` unless *keep_source* is false.  With
+        *not_before*, no delivery is attempted before that time (a scheduled send).
         """
         groups = group_by_domain(recipients)
         if not groups:
@@ -118,9 +120,10 @@ class OutboundQueue:
                 for domain, group in groups.items():
                     row = await fetchone(
                         conn,
-                        "INSERT INTO outbound_queue (message_id, domain, recipients)"
-                        " VALUES (%s, %s, %s) RETURNING id",
-                        (message["id"], domain, group),
+                        "INSERT INTO outbound_queue (message_id, domain, recipients,"
+                        " next_attempt_at) VALUES (%s, %s, %s, coalesce(%s::timestamptz, now()))"
+                        " RETURNING id",
+                        (message["id"], domain, group, not_before),
                     )
                     ids.append(int(row["id"]))
                 await self.ctx.publish(

@@ -77,11 +77,39 @@ def queue_of(entry: QueueEntry) -> str | None:
     return None
 
 
+@attrs.frozen
+class QueueBacklog:
+    """Entries per named queue and the age of the oldest entry waiting to be sent."""
+
+    queues: dict[str, int]
+    oldest_age: float | None  # seconds; None when nothing waits
+
+
 class QueueAdmin:
     """Summaries, listings, retries and purges of the outbound queue."""
 
     def __init__(self, ctx: StoreContext) -> None:
         self.ctx = ctx
+
+    @deferred
+    async def backlog(self) -> QueueBacklog:
+        """Entries per named queue and the oldest waiting entry's age (for metrics)."""
+        rows = await self.ctx.db.fetchall(
+            "SELECT state, attempts > 0 AS retried, count(*) AS n,"
+            " extract(epoch FROM now() - min(created_at))::float8 AS age"
+            " FROM outbound_queue GROUP BY 1, 2"
+        )
+        queues = dict.fromkeys(QUEUE_NAMES, 0)
+        ages = []
+        for row in rows:
+            if row["state"] not in ("queued", "sending"):
+                if row["state"] in ("failed", "bounced"):
+                    queues["bounce"] += int(row["n"])
+                continue
+            name = "retry" if row["state"] == "queued" and row["retried"] else "outgoing"
+            queues[name] += int(row["n"])
+            ages.append(max(0.0, float(row["age"])))
+        return QueueBacklog(queues, max(ages) if ages else None)
 
     @deferred
     async def summary(self) -> QueueSummary:

@@ -56,8 +56,9 @@ class RecipientCheck:
         )
 
 
-# One round trip: the domain, the account of that address, else the alias targets (each
-# with its account if it is one of ours): the same resolution as accounts.resolve_address.
+# One round trip: the domain, the account of that address and the alias targets of that
+# address (each with its account if it is one of ours; an account's own alias is a forward,
+# e.g. the freemail API's): the same resolution as accounts.resolve_address.
 _CHECK = """
 SELECT 'domain' AS kind, NULL::text AS target, NULL::bigint AS id, enabled,
        NULL::bigint AS quota_bytes, NULL::bigint AS used_bytes
@@ -69,7 +70,6 @@ UNION ALL
 SELECT 'alias', al.target, ac.id, ac.enabled, ac.quota_bytes, ac.used_bytes
   FROM aliases al LEFT JOIN accounts ac ON ac.address = al.target
  WHERE al.address = %(address)s
-   AND NOT EXISTS (SELECT 1 FROM accounts WHERE address = %(address)s)
 """
 
 
@@ -91,14 +91,10 @@ class Recipients:
             normalized: str | None = normalize_address(address)
         except InvalidName:
             normalized = None
-        async with self.ctx.db.connection() as conn:
-            # One read-only statement: autocommit spares the BEGIN and COMMIT round trips.
-            await conn.set_autocommit(True)
-            try:
-                cur = await conn.execute(_CHECK, {"domain": domain, "address": normalized})
-                rows = await cur.fetchall()
-            finally:
-                await conn.set_autocommit(False)
+        # One read-only statement on the autocommit pool: no BEGIN/COMMIT round trips.
+        # (Never toggle autocommit on a pooled connection: the pool keeps the setting,
+        # and every later single statement would then pay for BEGIN and COMMIT.)
+        rows = await self.ctx.db.fetchall(_CHECK, {"domain": domain, "address": normalized})
         if not any(r["kind"] == "domain" and r["enabled"] for r in rows):
             return RecipientCheck(address, local_domain=False)
         if normalized is None:

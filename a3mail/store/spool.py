@@ -64,6 +64,27 @@ class Spool:
         return blob, parsed
 
     @deferred
+    async def store_bytes(
+        self, data: bytes, *, scratch: bool = False, parser: Parser | None = None
+    ) -> tuple[IncomingBlob, Any]:
+        """Write a message held in memory into a new incoming file (fsynced unless
+        *scratch*) and parse it with *parser* if given: ONE worker-thread hand-off, the
+        same result as :meth:`open_writer` + write + :meth:`finish`."""
+        return await self.ctx.in_thread(self._store_bytes, data, scratch, parser)
+
+    def _store_bytes(
+        self, data: bytes, scratch: bool, parser: Parser | None
+    ) -> tuple[IncomingBlob, Any]:
+        writer = self._open_writer(b"", scratch)
+        try:
+            writer.write(data)
+            blob = writer.finish()
+        except BaseException:
+            writer.abort()
+            raise
+        return blob, None if parser is None else parser(data)  # parsed from memory
+
+    @deferred
     async def assemble(
         self,
         prefix: bytes,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -11,12 +12,19 @@ from a3mail.store import migrate as migrations
 from a3mail.store.accounts import Accounts
 from a3mail.store.audit import AuditLog
 from a3mail.store.blobs import BlobStore, BlobWriter, IncomingBlob
+from a3mail.store.blocklist import Blocklist
 from a3mail.store.context import StoreContext
+from a3mail.store.custom_metrics import CustomMetrics
 from a3mail.store.db import Database, deferred
 from a3mail.store.domains import Domains
 from a3mail.store.events import EventBus, channel_for
+from a3mail.store.events import encode as encode_event
+from a3mail.store.freemail import Freemail
+from a3mail.store.freemail_sent import FreemailSent
+from a3mail.store.group_delivery import GroupDelivery
 from a3mail.store.keys import ApiKeys
 from a3mail.store.locks import SessionLocks
+from a3mail.store.mailbox_state import MailboxStates
 from a3mail.store.mailboxes import Mailboxes
 from a3mail.store.messages import Messages
 from a3mail.store.notices import OutboundNotices
@@ -25,6 +33,9 @@ from a3mail.store.queue import OutboundQueue, sweep_queue_files
 from a3mail.store.queue_admin import QueueAdmin
 from a3mail.store.ratelimits import RateLimitCounters
 from a3mail.store.recipients import Recipients
+from a3mail.store.search import MessageSearch
+from a3mail.store.security_report import SecurityReport
+from a3mail.store.security_settings import SecuritySettings
 from a3mail.store.spool import Spool
 from a3mail.store.stats import Stats
 from a3mail.store.summaries import MessageSummaries
@@ -51,7 +62,9 @@ class Store:
         self.domains = Domains(self.ctx)
         self.accounts = Accounts(self.ctx)
         self.mailboxes = Mailboxes(self.ctx)
+        self.mailbox_states = MailboxStates(self.ctx)
         self.messages = Messages(self.ctx)
+        self.group_delivery = GroupDelivery(self.ctx)
         self.keys = ApiKeys(self.ctx)
         self.audit = AuditLog(self.ctx)
         self.events = EventBus(db, self.ctx.channel)
@@ -62,11 +75,18 @@ class Store:
         self.ratelimits = RateLimitCounters(self.ctx)
         self.stats = Stats(self.ctx)
         self.summaries = MessageSummaries(self.ctx)
+        self.search = MessageSearch(self.ctx)
         self.recipients = Recipients(self.ctx)
         self.spool = Spool(self.ctx)
         self.locks = SessionLocks(db)
         self.webhooks = Webhooks(self.ctx)
         self.tempmail = TempMail(self.ctx)
+        self.freemail = Freemail(self.ctx)
+        self.freemail_sent = FreemailSent(self.ctx)
+        self.blocklist = Blocklist(self.ctx)
+        self.security = SecuritySettings(self.ctx)
+        self.security_report = SecurityReport(self.ctx)
+        self.custom_metrics = CustomMetrics(self.ctx)
 
     @deferred
     async def open(self, *, migrate: bool = True, listen: bool = True) -> None:
@@ -92,6 +112,21 @@ class Store:
                 await self.locks.close()
             finally:
                 await self.db.close()
+
+    @deferred
+    async def ping(self) -> float:
+        """One round trip to the database (``SELECT 1``); returns how long it took, in s."""
+        started = time.perf_counter()
+        await self.db.fetchone("SELECT 1 AS one")
+        return time.perf_counter() - started
+
+    @deferred
+    async def resize_pool(self, max_size: int) -> tuple[int, int]:
+        """Change the connection pool's maximum size (its minimum follows if larger);
+        returns the new (min, max)."""
+        pool = self.db.pool
+        await pool.resize(min(pool.min_size, max_size), max_size)
+        return pool.min_size, pool.max_size
 
     @deferred
     async def migration_status(self) -> migrations.MigrationStatus:
@@ -126,9 +161,12 @@ class Store:
     @deferred
     async def publish_all(self, events: Sequence[tuple[str, Mapping[str, object]]]) -> None:
         """Announce several such events in one transaction (type, data) pairs, in order."""
-        async with self.db.transaction() as conn:
-            for event_type, data in events:
-                await self.ctx.publish(conn, event_type, **data)
+        if events:  # one autocommit statement: one round trip, no BEGIN/COMMIT
+            await self.db.execute(
+                "SELECT pg_notify(%s, p) FROM unnest(%b::text[]) WITH ORDINALITY AS t(p, n)"
+                " ORDER BY n",
+                (self.ctx.channel, [encode_event(t, dict(d)) for t, d in events]),
+            )
 
     async def _other_servers(self) -> bool:
         row = await self.db.fetchone(

@@ -17,6 +17,9 @@ SAMPLE = {
     "domain_id": "424242",
     "queue_name": "incoming",
     "webhook_id": "424242",
+    "ip_address": "192.0.2.1",
+    "component": "database",
+    "metric_name": "sample",
 }
 
 
@@ -136,4 +139,4 @@ class AuthorizationMatrixTests(ApiTestCase):
                     self.assertError(reply, 401, "unauthorized")
 
     async def test_every_route_is_in_the_matrix(self):
-        self.assertEqual(len(OPERATIONS), 30)
+        self.assertEqual(len(OPERATIONS), 47)

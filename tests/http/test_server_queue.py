@@ -75,6 +75,12 @@ class ServerTests(ApiTestCase):
     async def test_stats_from_real_data(self):
         self.patch(smtp_stats, "STATS", smtp_stats.SmtpStats())
         smtp_stats.STATS.connection_opened()
+        metrics = self.live.metrics
+        metrics.connection_opened("smtp")
+        metrics.connection_opened("imap")
+        metrics.connection_closed("imap")
+        metrics.command("imap", "LOGIN", 0.01)
+        metrics.command("imap", "SELECT", 0.002)
         smtp_stats.STATS.accepted(100)
         smtp_stats.STATS.rejected("spam")
         user = await self.make_user("a@example.com", quota=0)
@@ -92,7 +98,8 @@ class ServerTests(ApiTestCase):
             stats["smtp"],
             {"received": 1, "rejected": 1, "connections": 1, "connections_active": 1},
         )
-        self.assertEqual(stats["imap"], {"connections": 0, "commands": 0})
+        self.assertEqual(stats["imap"], {"connections": 1, "connections_active": 0, "commands": 2})
+        self.assertEqual(stats["pop3"], {"connections": 0, "connections_active": 0, "commands": 0})
         self.assertGreaterEqual(stats["uptime"], 90)
         self.assertTrue(user)
 

@@ -7,21 +7,16 @@ from __future__ import annotations
 import os
 import poplib
 import shutil
-import ssl
 import subprocess
 from pathlib import Path
 from typing import Any
 
-from twisted.internet import reactor
 from twisted.trial.unittest import SkipTest
 
-from a3mail.config import load_config
-from a3mail.listeners import IMPLICIT_TLS, PROTOCOL_FACTORIES
 from a3mail.pop3.server import POP3Server
-from a3mail.runtime import Runtime
-from a3mail.tls import ServerTLS, ensure_self_signed, wrap_server_factory
 from tests.pop3.support import MESSAGE, PASSWORD, Pop3TestCase
-from tests.store.helpers import in_thread, wait_for
+from tests.store.helpers import in_thread
+from tests.support.sockets import LoopbackListeners
 
 USER = "alice@example.com"
 OTHER = b"From: carol@remote.example\r\nSubject: second\r\n\r\n.\r\n..\r\nbye\r\n"
@@ -32,63 +27,16 @@ def joined(lines: list[bytes]) -> bytes:
     return b"".join(line + b"\r\n" for line in lines)
 
 
-class SocketTestCase(Pop3TestCase):
+class SocketTestCase(LoopbackListeners, Pop3TestCase):
     """Listens with the production factory on 127.0.0.1, port 0."""
-
-    allow_plaintext_loopback = False
 
     async def setUp(self) -> None:  # type: ignore[override]
         await super().setUp()
-        tls_dir = Path(self.mktemp()).absolute()
-        self.cert, key = tls_dir / "cert.pem", tls_dir / "key.pem"
-        ensure_self_signed(self.cert, key, "localhost")
-        server_tls = ServerTLS(self.cert, key)
-        server_tls.load()
-        config = load_config(
-            None,
-            data_dir=self.data_dir,
-            overrides={
-                "hostname": "pop.example.com",
-                "auth": {
-                    "failure_delay": 0,
-                    "allow_plaintext_loopback": self.allow_plaintext_loopback,
-                },
-            },
-        )
-        self.runtime = Runtime(config=config, store=self.store, tls=server_tls, reactor=reactor)
-        self.sessions: list[POP3Server] = []
-        self.ports = {name: self.listen(name) for name in ("pop3", "pop3s")}
+        self.start_listeners("pop.example.com", ("pop3", "pop3s"))
 
-    def listen(self, name: str) -> int:
-        factory: Any = PROTOCOL_FACTORIES[name](self.runtime)
-        build = factory.buildProtocol
-
-        def recording(addr: Any) -> POP3Server:
-            session = build(addr)
-            self.sessions.append(session)
-            return session
-
-        factory.buildProtocol = recording
-        if name in IMPLICIT_TLS:
-            factory = wrap_server_factory(factory, self.runtime.tls)
-        port = reactor.listenTCP(0, factory, interface="127.0.0.1")  # type: ignore[attr-defined]
-        self.addCleanup(port.stopListening)
-        self.addCleanup(self.sessions_closed)
-        return int(port.getHost().port)
-
-    async def sessions_closed(self) -> None:
-        """No dirty reactor: wait until the server side of every session is gone."""
-        await wait_for(lambda: all(s._disconnected for s in self.sessions), 10, "sessions closed")
-
-    def client_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=str(self.cert))
-        return context
-
-    async def run_tool(self, *command: str, **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
-        """Run a client program in a thread (the server runs on this thread's reactor)."""
-        return await in_thread(
-            lambda: subprocess.run(command, capture_output=True, timeout=60, **kwargs)
-        )
+    def session_closed(self, session: POP3Server) -> bool:
+        """Whether the server side of ``session`` is gone."""
+        return session._disconnected
 
 
 class PoplibPlaintextTests(SocketTestCase):

@@ -167,7 +167,7 @@ class HandlerErrorTests(SmtpTestCase):
         def deliver(*args, **kwargs):
             raise StoreUnavailable("no database connection available")
 
-        self.patch(self.store.messages, "deliver", deliver)
+        self.patch(self.store.group_delivery, "deliver", deliver)
         await s.command("MAIL FROM:<a@example.net>")
         await s.command("RCPT TO:<alice@example.com>")
         reply = await s.message(simple_message())

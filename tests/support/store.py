@@ -18,10 +18,17 @@ from tests.support import pg
 
 _migrated_schema: str | None = None
 _TABLES = (
+    "custom_metrics",
+    "freemail_sent",
+    "freemail_user_mailboxes",
+    "freemail_mailboxes",
+    "freemail_users",
     "webhook_attempts",
     "webhook_deliveries",
     "webhooks",
     "http_rate_limits",
+    "ip_blocks",
+    "security_settings",
     "outbound_notices",
     "outbound_queue",
     "outbound_messages",

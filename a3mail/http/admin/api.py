@@ -14,14 +14,17 @@ from a3mail.http.admin.context import AdminContext
 from a3mail.http.admin.domains import DomainsApi
 from a3mail.http.admin.keys import KeysApi
 from a3mail.http.admin.messages import MessagesApi
+from a3mail.http.admin.monitoring import HealthApi, MetricsApi, PerformanceApi
 from a3mail.http.admin.openapi_doc import OpenApiDoc
 from a3mail.http.admin.queue import QueueApi
+from a3mail.http.admin.security import SecurityApi
 from a3mail.http.admin.server import ServerApi
 from a3mail.http.admin.users import UsersApi
 from a3mail.http.admin.webhooks import WebhooksApi
 from a3mail.http.auth import Authenticator
+from a3mail.http.live_limits import LiveLimits
 from a3mail.http.ratelimit import RateLimiter
-from a3mail.http.router import ApiRouter, LimitsFromConfig
+from a3mail.http.router import ApiRouter
 from a3mail.http.surfaces import Surface
 
 PREFIX = "/api/v1"
@@ -34,6 +37,10 @@ GROUPS: tuple[type, ...] = (
     ServerApi,
     QueueApi,
     WebhooksApi,
+    SecurityApi,
+    HealthApi,
+    MetricsApi,
+    PerformanceApi,
     OpenApiDoc,
 )
 
@@ -46,8 +53,10 @@ def build_router(
         [group(ctx).app for group in groups],
         authenticator=Authenticator(ctx.store),
         limiter=limiter,
-        limits=LimitsFromConfig(lambda: ctx.config),
+        limits=LiveLimits(lambda: ctx.config, getattr(ctx.store, "security", None)),
         clock=ctx.clock,
+        metrics=getattr(ctx.runtime, "metrics", None),
+        audit_write=ctx.audit_write,
     )
 
 

@@ -75,6 +75,7 @@ class AdminContext:
     ) -> None:
         """Record an admin write in the audit log (a failure to record is only logged)."""
         context = context_of(request)
+        context.audited = True
         principal = context.principal
         try:
             await self.store.audit.record(
@@ -91,6 +92,12 @@ class AdminContext:
                 request_id=context.request_id,
                 event=event_type,
             )
+
+    async def audit_write(self, request: Any, route: str) -> None:
+        """Record a successful admin write whose handler recorded nothing itself
+        (``admin.write`` with the method and route; the router calls this)."""
+        method = request.method.decode("latin-1")
+        await self.audit(request, "admin.write", route, {"method": method})
 
     async def account(self, user_id: str) -> Any:
         """The account named by a user id: its number (``"17"``) or its address."""

@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from a3mail.auth.apikeys import token_digest
+from a3mail.http.live_limits import LiveLimits
 from a3mail.http.ratelimit import RateLimiter
-from a3mail.http.router import LimitsFromConfig
 from a3mail.http.surfaces import Surface
 from a3mail.http.tempmail.resource import (
     MAILBOX_TOKEN_PREFIX,
@@ -271,6 +271,6 @@ def build_surface(runtime: Any, clock: Any) -> Surface:
         TempmailApi(runtime.store, clock),
         runtime.store,
         limiter=limiter,
-        limits=LimitsFromConfig(lambda: runtime.config),
+        limits=LiveLimits(lambda: runtime.config, getattr(runtime.store, "security", None)),
     )
     return Surface("tempmail", PREFIXES, resource, start=limiter.start, stop=limiter.stop)

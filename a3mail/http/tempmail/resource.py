@@ -11,19 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote, unquote_to_bytes
+from urllib.parse import quote
 
 import attrs
-from twisted.internet.defer import Deferred
-from twisted.web.resource import Resource
-from twisted.web.server import NOT_DONE_YET
-from werkzeug.exceptions import MethodNotAllowed, NotFound
-from werkzeug.routing import Map, MapAdapter, RequestRedirect, Rule
+from werkzeug.routing import Map, MapAdapter, Rule
 
 from a3mail.auth.apikeys import looks_like_token, token_digest
 from a3mail.http.auth import grants
+from a3mail.http.jsonsurface import (
+    AsyncJsonResource,
+    count_request,
+    log_answered,
+    log_unhandled,
+    match_route,
+    write_body,
+)
 from a3mail.http.ratelimit import RateLimiter
-from a3mail.http.request import client_ip, new_request_id
+from a3mail.http.request import client_ip
 from a3mail.http.responses import dumps
 from a3mail.http.router import Limits
 from a3mail.logs import get_logger
@@ -88,10 +92,10 @@ def header_text(request: Any, name: bytes) -> str | None:
     return value.decode("latin-1") if isinstance(value, bytes) else str(value)
 
 
-class TempmailResource(Resource):
+class TempmailResource(AsyncJsonResource):
     """The twisted.web resource of the temp-mail surface; *api* holds the handlers."""
 
-    isLeaf = True
+    log = log
 
     def __init__(
         self,
@@ -114,17 +118,6 @@ class TempmailResource(Resource):
                 )
         self.adapter: MapAdapter = Map(rules, strict_slashes=False).bind("localhost")
 
-    def render(self, request: Any) -> Any:
-        """Answer asynchronously."""
-        request_id = new_request_id()
-        request.setHeader(b"x-request-id", request_id.encode())
-        request.setHeader(b"cache-control", b"no-store")
-        gone: list[bool] = []
-        request.notifyFinish().addErrback(lambda _: gone.append(True))
-        done = Deferred.fromCoroutine(self._respond(request, request_id, gone))
-        done.addErrback(lambda f: log.failure("{id}: writing the response", f, id=request_id))
-        return NOT_DONE_YET
-
     def _flavour(self, request: Any) -> str:
         return "v1" if request.path.startswith(b"/v1") else "api"
 
@@ -138,22 +131,11 @@ class TempmailResource(Resource):
         except StoreUnavailable:
             status, result = 500, TempmailError(500, "the database is unavailable")
         except Exception:
-            log.failure(
-                "{request_id}: unhandled error in {method} {path}",
-                request_id=request_id,
-                method=request.method.decode("latin-1"),
-                path=request.path.decode("latin-1")[:200],
-            )
+            log_unhandled(log, request_id, request)
             status, result = 500, TempmailError(500, "internal server error")
         if gone:
             return
-        log.info(
-            "{request_id} {method} {path} {status}",
-            request_id=request_id,
-            method=request.method.decode("latin-1"),
-            path=request.path.decode("latin-1")[:200],
-            status=status,
-        )
+        log_answered(log, request_id, request, status)
         if isinstance(result, BytesResponse):
             self._write(request, 200, result.content_type, result.body, result.filename)
             return
@@ -170,9 +152,7 @@ class TempmailResource(Resource):
     def _write(
         self, request: Any, status: int, content_type: str, body: bytes, filename: str = ""
     ) -> None:
-        request.setResponseCode(status)
-        request.setHeader(b"content-type", content_type.encode("latin-1"))
-        request.setHeader(b"content-length", str(len(body)).encode())
+        headers = []
         if filename:
             safe = "".join(
                 c for c in filename if c.isascii() and c.isprintable() and c not in '"\\'
@@ -180,51 +160,33 @@ class TempmailResource(Resource):
             value = f'attachment; filename="{safe or "download"}"'
             if safe != filename:  # RFC 6266: the exact name for clients that read it
                 value += f"; filename*=UTF-8''{quote(filename, safe='')}"
-            request.setHeader(b"content-disposition", value.encode("ascii"))
-        if request.method != b"HEAD":
-            request.write(body)
-        request.finish()
+            headers.append((b"content-disposition", value.encode("ascii")))
+        write_body(request, status, content_type, body, headers)
 
     async def _dispatch(self, request: Any) -> Any:
-        try:
-            path = unquote_to_bytes(request.path).decode("utf-8")
-        except UnicodeDecodeError:
-            raise TempmailError(404, "not found") from None
-        method = request.method.decode("latin-1").upper()
-        try:
-            rule, arguments = self.adapter.match(path, method=method, return_rule=True)
-        except MethodNotAllowed:
-            raise TempmailError(404, f"{method} is not supported here") from None
-        except (NotFound, RequestRedirect):
-            raise TempmailError(404, "not found") from None
+        _path, rule, arguments = match_route(self.adapter, request, TempmailError, 404)
         _flavour, name, permission = rule.endpoint
         limits = self.limits()
         try:
             caller = await self.authenticate(request)
         except TempmailError:
             await self._count(
-                request, f"ip:{client_ip(request, limits.trusted_proxies)}", limits.per_ip
+                request,
+                f"ip:{client_ip(request, limits.trusted_proxies)}",
+                limits.per_ip,
+                limits.per_ip_window,
             )
             raise
-        await self._count(request, f"key:{caller.key_id}", limits.per_key)
+        await self._count(request, f"key:{caller.key_id}", limits.per_key, limits.per_key_window)
         if not grants(caller.permissions, permission):
             raise TempmailError(401, f"this API key lacks the {permission} permission")
         handler = getattr(self.api, name)
         return await handler(request, caller, **arguments)
 
-    async def _count(self, request: Any, bucket: str, limit: int) -> None:
+    async def _count(self, request: Any, bucket: str, limit: int, window: float = 0) -> None:
         """Count the request against *bucket* (the admin API's buckets: one limit per key
         across both surfaces); 429 past the limit."""
-        if self.limiter is None:
-            return
-        decision = await self.limiter.hit(bucket, limit)
-        if decision.limit:
-            for header, value in decision.headers().items():
-                request.setHeader(header.encode(), value.encode())
-        if not decision.allowed:
-            retry = max(1, decision.reset - int(self.limiter.clock.seconds()))
-            request.setHeader(b"retry-after", str(retry).encode())
-            raise TempmailError(429, f"rate limit exceeded; retry in {retry} s")
+        await count_request(self.limiter, request, bucket, limit, TempmailError, window or None)
 
     async def authenticate(self, request: Any) -> Caller:
         """The caller named by ``X-API-Key``: an a3mail API key (either of its tokens) or

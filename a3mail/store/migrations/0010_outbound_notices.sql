@@ -1,4 +1,4 @@
--- a3mail schema, version 12: delivery status notices waiting to be sent.
+-- a3mail schema, version 10: delivery status notices waiting to be sent.
 --
 -- A bounce or delay warning is decided when an attempt is recorded; its notice row is
 -- inserted in the same transaction as the attempt's results, so a crash after the commit

@@ -1,2 +1,0 @@
--- reserved placeholder (filled in by the engineer who owns it)
-SELECT 1;
