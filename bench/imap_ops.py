@@ -2,7 +2,8 @@
 """IMAP operation rates with N concurrent clients, a3mail against Dovecot, and idle memory.
 
     python bench/imap_ops.py [--clients 4] [--messages 1000] [--ops 200] [--idle 1000]
-                             [--dsn postgresql://...] [--no-dovecot] [--pymap PATH]
+                             [--big 100000] [--dsn postgresql://...] [--no-dovecot]
+                             [--pymap PATH]
 
 Starts a3mail's ``imap`` listener (built exactly as the service builds it) on 127.0.0.1 over
 a store in a temporary directory (embedded PostgreSQL there, or --dsn in a fresh schema) and,
@@ -17,7 +18,10 @@ Operations: login (connect, LOGIN, LOGOUT), select, fetch headers (``BODY.PEEK[H
 the whole mailbox, messages/s), fetch bodies (``BODY.PEEK[]``, messages/s), store
 (``+FLAGS``/``-FLAGS``), search (``SEARCH TEXT``), append.  Then --idle connections in IDLE
 and the server's PSS growth per connection (a3mail: this process; Dovecot: all its
-processes).  Prints a Markdown section for docs/benchmarks.md.
+processes).  With --big N, also a mailbox ``Big`` of N messages (a3mail: delivered through
+the store's group commit; Dovecot: maildir files written into place, indexed by its first
+SELECT): one client times its first (cold) SELECT, the median of five warm ones, and the
+best of three ``FETCH 1:* (FLAGS)``.  Prints a Markdown section for docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -72,6 +76,8 @@ def _check(result: tuple[str, Any]) -> Any:
 def client(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one operation *spec["ops"]* times on *spec["port"]*; return the count and time."""
     port, op, count = spec["port"], spec["op"], spec["ops"]
+    if op == "big":
+        return big_mailbox_client(port)
     if op == "populate":
         imap = _login(port)
         for n in range(count):
@@ -109,6 +115,44 @@ def client(spec: dict[str, Any]) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     imap.logout()
     return {"ops": done, "seconds": seconds}
+
+
+def big_mailbox_client(port: int) -> dict[str, float]:
+    """SELECT ``Big`` cold, then warm (median of 5), then ``FETCH 1:* (FLAGS)`` (best of 3),
+    in milliseconds."""
+    imap = _login(port)
+    started = time.perf_counter()
+    _check(imap.select("Big"))
+    cold = time.perf_counter() - started
+    warm = []
+    for _ in range(5):
+        started = time.perf_counter()
+        _check(imap.select("Big"))
+        warm.append(time.perf_counter() - started)
+    fetches = []
+    for _ in range(3):
+        started = time.perf_counter()
+        data = _check(imap.fetch("1:*", "(FLAGS)"))
+        fetches.append(time.perf_counter() - started)
+    imap.logout()
+    warm.sort()
+    return {
+        "big_select_cold": cold * 1000,
+        "big_select_warm": warm[len(warm) // 2] * 1000,
+        "big_fetch_flags": min(fetches) * 1000,
+        "big_count": len(data),
+    }
+
+
+def run_big_client(port: int) -> dict[str, float]:
+    """:func:`big_mailbox_client` in a child process (like the other clients)."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--client", json.dumps({"port": port, "op": "big", "ops": 1})],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
 def idle_holder(port: int, count: int) -> None:
@@ -327,22 +371,14 @@ async def serve_a3mail(reactor: Any, args: argparse.Namespace, data_dir: Path) -
     from twisted.internet.threads import deferToThread
 
     from a3mail.auth.passwords import hash_password
-    from a3mail.config import load_config
     from a3mail.listeners import PROTOCOL_FACTORIES
     from a3mail.runtime import Runtime
     from a3mail.store import Database, Store
     from a3mail.tls import ServerTLS
+    from bench.common import bench_config
 
-    config = load_config(
-        None,
-        data_dir=data_dir,
-        overrides={
-            "hostname": "localhost",
-            "database.dsn": args.dsn,
-            "auth.allow_plaintext_loopback": True,
-            "store.maildir_fsync": False,
-            "imap.max_connections_per_ip": max(20, args.idle + args.clients * 2),
-        },
+    config = bench_config(
+        args, data_dir, **{"imap.max_connections_per_ip": max(20, args.idle + args.clients * 2)}
     )
     store = Store(Database(args.dsn, schema=args.schema), data_dir, fsync=False)
     await store.open()
@@ -357,11 +393,63 @@ async def serve_a3mail(reactor: Any, args: argparse.Namespace, data_dir: Path) -
         port = reactor.listenTCP(0, PROTOCOL_FACTORIES["imap"](runtime), interface="127.0.0.1")
         try:
             number = port.getHost().port
-            return await deferToThread(measure, number, args, lambda: [os.getpid()])  # type: ignore[no-any-return]
+            results: dict[str, Any] = await deferToThread(
+                measure, number, args, lambda: [os.getpid()]
+            )
+            if args.big:
+                await fill_big_a3mail(store, args.big)
+                print(f"  SELECT / FETCH FLAGS of {args.big} messages ...", file=sys.stderr)
+                results.update(await deferToThread(run_big_client, number))
+            return results
         finally:
             await port.stopListening()
     finally:
         await store.close()
+
+
+async def fill_big_a3mail(store: Any, count: int) -> None:
+    """Deliver *count* messages into a new mailbox ``Big`` through the store's group commit
+    (one parse; a source file per 10,000 links, under the file system's link limit)."""
+    import asyncio
+
+    from twisted.internet.defer import Deferred
+
+    from a3mail.smtp.delivery import parse_json
+
+    account = await store.accounts.get(USER)
+    await store.mailboxes.create(account.id, "Big")
+    print(f"a3mail: delivering {count} messages into Big ...", file=sys.stderr)
+    parsed = parse_json(message(0))
+    blob = None
+    pending: set[asyncio.Future[Any]] = set()
+    for n in range(count):
+        if n % 10_000 == 0:
+            blob = await store.incoming(message(n))
+        done = store.group_delivery.deliver(
+            blob, [USER], parsed=parsed, mailbox="Big", keep_source=True
+        )
+        pending.add(Deferred.asFuture(done, asyncio.get_running_loop()))
+        if len(pending) >= 500:
+            _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+    if pending:
+        await asyncio.wait(pending)
+
+
+def fill_big_dovecot(directory: Path, count: int) -> None:
+    """Write *count* messages as maildir files of a new folder ``Big`` (Dovecot indexes
+    them at the first SELECT)."""
+    folder = directory / "mail" / USER / ".Big"
+    for sub in ("cur", "new", "tmp"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    print(f"dovecot: writing {count} maildir files into Big ...", file=sys.stderr)
+    stamp = int(time.time())
+    for n in range(count):
+        (folder / "cur" / f"{stamp}.M{n}P1.bench:2,").write_bytes(message(n))
+    owner = (directory / "mail").stat()
+    if os.getuid() == 0 and owner.st_uid != 0:
+        for root, dirs, files in os.walk(directory / "mail"):
+            for name in dirs + files:
+                os.chown(os.path.join(root, name), owner.st_uid, owner.st_gid)
 
 
 def bench_pymap(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -403,7 +491,12 @@ def bench_dovecot(args: argparse.Namespace, directory: Path) -> dict[str, Any] |
     try:
         print(f"dovecot: appending {args.messages} messages ...", file=sys.stderr)
         run_clients(port, "populate", 1, args.messages)
-        return measure(port, args, lambda: descendants(process.pid))
+        results = measure(port, args, lambda: descendants(process.pid))
+        if args.big:
+            fill_big_dovecot(directory, args.big)
+            print(f"  SELECT / FETCH FLAGS of {args.big} messages ...", file=sys.stderr)
+            results.update(run_big_client(port))
+        return results
     finally:
         process.terminate()
         process.wait()
@@ -422,19 +515,26 @@ LABELS = {
 }
 
 
+BIG_LABELS = {
+    "big_select_cold": "SELECT of {n} messages, first (ms)",
+    "big_select_warm": "SELECT of {n} messages, warm, median of 5 (ms)",
+    "big_fetch_flags": "FETCH 1:* (FLAGS) of {n} messages, best of 3 (ms)",
+}
+
+
 def report(
     ours: dict[str, Any], peers: dict[str, dict[str, Any] | None], args: argparse.Namespace
 ) -> None:
     """Print the Markdown section: a3mail, then each peer with a3mail's ratio to it."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    from pop3_retr import machine
+    from bench.common import machine
 
     m = machine()
     measured = {name: result for name, result in peers.items() if result is not None}
     head = "| operation | a3mail |" + "".join(f" {n} | a3mail/{n} |" for n in measured)
     lines = [
         f"`python bench/imap_ops.py --clients {args.clients} --messages {args.messages}"
-        f" --ops {args.ops} --idle {args.idle}`, {time.strftime('%Y-%m-%d')}. Machine:"
+        f" --ops {args.ops} --idle {args.idle} --big {args.big}`,"
+        f" {time.strftime('%Y-%m-%d %H:%M')}, load average {os.getloadavg()[0]:.1f}. Machine:"
         f" {m['nproc']} CPUs ({m['cpu']}), {m['ram']} RAM, {m['os']}, Python {m['python']}.",
         "",
         head,
@@ -444,6 +544,16 @@ def report(
         row = f"| {label} | {ours[op]['rate']:.0f} |"
         for result in measured.values():
             row += f" {result[op]['rate']:.0f} | {ours[op]['rate'] / result[op]['rate']:.2f} |"
+        lines.append(row)
+    for key, label in BIG_LABELS.items():
+        if key not in ours:
+            continue
+        row = f"| {label.format(n=args.big)} | {ours[key]:.1f} |"
+        for result in measured.values():
+            if key in result:
+                row += f" {result[key]:.1f} | {ours[key] / result[key]:.2f} |"
+            else:
+                row += " - | - |"
         lines.append(row)
     if "idle_kib" in ours:
         row = f"| PSS per idle connection (KiB) | {ours['idle_kib']:.0f} |"
@@ -461,6 +571,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1000, help="messages in the mailbox")
     parser.add_argument("--ops", type=int, default=200, help="operations per client")
     parser.add_argument("--idle", type=int, default=1000, help="connections held in IDLE")
+    parser.add_argument("--big", type=int, default=0, help="messages in the big mailbox")
     parser.add_argument("--dsn", default="", help="PostgreSQL to use (default: embedded)")
     parser.add_argument("--no-dovecot", action="store_true", help="skip Dovecot")
     parser.add_argument("--pymap", default="", help="the pymap command (default: on PATH)")
@@ -481,41 +592,22 @@ def main() -> None:
     from twisted.internet import task
     from twisted.internet.defer import Deferred
 
-    from a3mail.store.embedded import EmbeddedPostgres
+    from bench.common import bench_database
 
     work = Path(tempfile.mkdtemp(prefix="a3mail-bench-imap-"))
     data_dir = work / "a3mail"
     data_dir.mkdir()
-    embedded = None
-    args.schema = "public"
-    if not args.dsn:
-        print(f"starting an embedded PostgreSQL in {data_dir} ...", file=sys.stderr)
-        embedded = EmbeddedPostgres(data_dir / "pgdata")
-        args.dsn = embedded.start()
-    else:
-        import psycopg
-
-        args.schema = f"bench_imap_{os.getpid()}"
-        with psycopg.connect(args.dsn, autocommit=True) as conn:
-            conn.execute(f"CREATE SCHEMA {args.schema}")
     results: dict[str, Any] = {}
 
     async def run(reactor: Any) -> None:
         results["a3mail"] = await serve_a3mail(reactor, args, data_dir)
 
-    try:
-        task.react(lambda reactor: Deferred.fromCoroutine(run(reactor)))
-    except SystemExit as done:
-        if done.code:
-            raise
-    finally:
-        if embedded is not None:
-            embedded.stop()
-        elif args.schema != "public":
-            import psycopg
-
-            with psycopg.connect(args.dsn, autocommit=True) as conn:
-                conn.execute(f"DROP SCHEMA {args.schema} CASCADE")
+    with bench_database(args, data_dir, "bench_imap"):
+        try:
+            task.react(lambda reactor: Deferred.fromCoroutine(run(reactor)))
+        except SystemExit as done:
+            if done.code:
+                raise
     try:
         peers = {"Dovecot": bench_dovecot(args, work / "dovecot"), "pymap": bench_pymap(args)}
     finally:

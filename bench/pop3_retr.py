@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import poplib
 import shutil
 import ssl
@@ -124,50 +122,17 @@ def small_message(n: int) -> bytes:
     return head + (b"Lorem ipsum dolor sit amet, consectetur adipiscing elit sed do.\r\n" * 62)
 
 
-def machine() -> dict[str, str]:
-    """nproc, CPU model, RAM, OS, Python."""
-    cpu = "unknown"
-    ram = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                ram = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-                break
-    except OSError:
-        pass
-    return {
-        "nproc": str(os.cpu_count()),
-        "cpu": cpu,
-        "ram": ram,
-        "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-    }
-
-
 async def serve_and_measure(reactor: Any, args: argparse.Namespace, data_dir: Path) -> None:
     from twisted.internet.threads import deferToThread
 
     from a3mail.auth.passwords import hash_password
-    from a3mail.config import load_config
     from a3mail.listeners import IMPLICIT_TLS, PROTOCOL_FACTORIES
     from a3mail.runtime import Runtime
     from a3mail.store import Database, Store
     from a3mail.tls import ServerTLS, wrap_server_factory
+    from bench.common import bench_config
 
-    config = load_config(
-        None,
-        data_dir=data_dir,
-        overrides={
-            "hostname": "localhost",
-            "database.dsn": args.dsn,
-            "auth.allow_plaintext_loopback": True,
-            "store.maildir_fsync": False,
-        },
-    )
+    config = bench_config(args, data_dir)
     store = Store(Database(args.dsn, schema=args.schema), data_dir, fsync=False)
     await store.open()
     try:
@@ -237,6 +202,8 @@ async def serve_and_measure(reactor: Any, args: argparse.Namespace, data_dir: Pa
 
 def report(results: dict[str, Any], big_size: int, args: argparse.Namespace) -> None:
     """Print the Markdown section."""
+    from bench.common import machine
+
     m = machine()
 
     def big_rate(key: str) -> float:
@@ -305,33 +272,15 @@ def main() -> None:
     from twisted.internet import task
     from twisted.internet.defer import Deferred
 
-    from a3mail.store.embedded import EmbeddedPostgres
+    from bench.common import bench_database
 
     data_dir = Path(tempfile.mkdtemp(prefix="a3mail-bench-pop3-"))
-    embedded = None
-    args.schema = "public"
-    if not args.dsn:
-        print(f"starting an embedded PostgreSQL in {data_dir} ...", file=sys.stderr)
-        embedded = EmbeddedPostgres(data_dir / "pgdata")
-        args.dsn = embedded.start()
-    else:
-        args.schema = f"bench_pop3_{os.getpid()}"
-        import psycopg
-
-        with psycopg.connect(args.dsn, autocommit=True) as conn:
-            conn.execute(f"CREATE SCHEMA {args.schema}")
     try:
-        task.react(
-            lambda reactor: Deferred.fromCoroutine(serve_and_measure(reactor, args, data_dir))
-        )
+        with bench_database(args, data_dir, "bench_pop3"):
+            task.react(
+                lambda reactor: Deferred.fromCoroutine(serve_and_measure(reactor, args, data_dir))
+            )
     finally:
-        if embedded is not None:
-            embedded.stop()
-        elif args.schema != "public":
-            import psycopg
-
-            with psycopg.connect(args.dsn, autocommit=True) as conn:
-                conn.execute(f"DROP SCHEMA {args.schema} CASCADE")
         shutil.rmtree(data_dir, ignore_errors=True)
 
 

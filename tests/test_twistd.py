@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
@@ -14,9 +13,7 @@ from twisted.internet import threads
 from twisted.trial import unittest
 
 from a3mail.config import LISTENER_DEFAULTS
-
-ROOT = Path(__file__).resolve().parent.parent
-TWISTD = "from twisted.scripts.twistd import run; run()"
+from tests.support.twistd import ROOT, TWISTD, TwistdProcess
 
 
 def postgres_processes(pgdata: Path) -> list[psutil.Process]:
@@ -30,31 +27,13 @@ def postgres_processes(pgdata: Path) -> list[psutil.Process]:
     return found
 
 
-class Server:
+class Server(TwistdProcess):
     """One twistd process, its output collected line by line."""
 
-    def __init__(self, workdir: Path, *args: str) -> None:
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", TWISTD, "-n", "--pidfile=", "a3mail", *args],
-            cwd=workdir,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-
     def wait_for(self, text: str, timeout: float = 60) -> str:
-        deadline = time.monotonic() + timeout
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.lines.append(line)
-            if text in line:
-                return line
+        line = self.first_match(lambda line: line if text in line else None, timeout)
+        if line is not None:
+            return line
         raise AssertionError(f"{text!r} not seen; output:\n{''.join(self.lines)}")
 
     def stop(self, sig: int = signal.SIGTERM) -> int:

@@ -12,16 +12,16 @@ from typing import Any
 import attrs
 from twisted.cred.checkers import ICredentialsChecker
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.protocol import Protocol, ServerFactory
+from twisted.internet.protocol import Protocol
 
-from a3mail.auth.checkers import AccountPasswordChecker
 from a3mail.auth.guard import LoginGuard
 from a3mail.config import Config
 from a3mail.imap.framing import Limits
 from a3mail.imap.server import IMAPServer
 from a3mail.imap.snapshots import SnapshotCache
+from a3mail.login_factory import LoginServerFactory
 from a3mail.logs import get_logger
-from a3mail.ops.metrics import Metrics, detached
+from a3mail.ops.metrics import Metrics
 from a3mail.runtime import Runtime
 from a3mail.store import Store
 from a3mail.tls import ServerTLS
@@ -74,11 +74,10 @@ class _Refuse(Protocol):
         self.transport.loseConnection()
 
 
-class IMAPFactory(ServerFactory):
+class IMAPFactory(LoginServerFactory[ImapSettings]):
     """Builds :class:`IMAPServer` sessions sharing the store, checker, guard and TLS."""
 
     protocol = IMAPServer
-    noisy = False
 
     def __init__(
         self,
@@ -90,13 +89,7 @@ class IMAPFactory(ServerFactory):
         clock: IReactorTime,
         metrics: Metrics | None = None,
     ) -> None:
-        self.store = store
-        self.metrics = metrics if metrics is not None else detached()
-        self.checker = checker
-        self.guard = guard
-        self.settings = settings
-        self.tls = tls
-        self.clock = clock
+        super().__init__(store, checker, guard, settings, tls, clock, metrics)
         self.snapshots = SnapshotCache()
         self.per_ip: dict[str, int] = {}
         self._ip_of: dict[int, str] = {}
@@ -130,15 +123,4 @@ class IMAPFactory(ServerFactory):
 
 def build_factory(runtime: Runtime) -> IMAPFactory:
     """The factory for the ``imap`` and ``imaps`` listeners."""
-    config = runtime.config
-    return IMAPFactory(
-        store=runtime.store,
-        checker=AccountPasswordChecker(runtime.store, runtime.reactor),
-        guard=LoginGuard(
-            runtime.store, runtime.reactor, config.auth.failure_delay, metrics=runtime.metrics
-        ),
-        settings=ImapSettings.from_config(config),
-        tls=runtime.tls,
-        clock=runtime.reactor,
-        metrics=runtime.metrics,
-    )
+    return IMAPFactory.from_runtime(runtime, ImapSettings.from_config(runtime.config))

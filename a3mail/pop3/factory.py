@@ -10,18 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-from twisted.cred.checkers import ICredentialsChecker
-from twisted.internet.interfaces import IReactorTime
-from twisted.internet.protocol import ServerFactory
 
-from a3mail.auth.checkers import AccountPasswordChecker
-from a3mail.auth.guard import LoginGuard
 from a3mail.config import Config
-from a3mail.ops.metrics import Metrics, detached
+from a3mail.login_factory import LoginServerFactory
 from a3mail.pop3.server import POP3Server
 from a3mail.runtime import Runtime
-from a3mail.store import Store
-from a3mail.tls import ServerTLS
 
 
 @attrs.frozen
@@ -46,29 +39,10 @@ class Pop3Settings:
         )
 
 
-class POP3Factory(ServerFactory):
+class POP3Factory(LoginServerFactory[Pop3Settings]):
     """Builds :class:`POP3Server` sessions sharing the store, checker, guard and TLS."""
 
     protocol = POP3Server
-    noisy = False
-
-    def __init__(
-        self,
-        store: Store,
-        checker: ICredentialsChecker,
-        guard: LoginGuard,
-        settings: Pop3Settings,
-        tls: ServerTLS | None,
-        clock: IReactorTime,
-        metrics: Metrics | None = None,
-    ) -> None:
-        self.metrics = metrics if metrics is not None else detached()
-        self.store = store
-        self.checker = checker
-        self.guard = guard
-        self.settings = settings
-        self.tls = tls
-        self.clock = clock
 
     #: The keys that :meth:`reconfigure` applies (a3mail.control reports the others).
     live_keys = frozenset({"limits.max_line_length", "pop3.idle_timeout", "pop3.max_errors"})
@@ -91,15 +65,4 @@ class POP3Factory(ServerFactory):
 
 def build_factory(runtime: Runtime) -> POP3Factory:
     """The factory for the ``pop3`` and ``pop3s`` listeners."""
-    config = runtime.config
-    return POP3Factory(
-        store=runtime.store,
-        checker=AccountPasswordChecker(runtime.store, runtime.reactor),
-        guard=LoginGuard(
-            runtime.store, runtime.reactor, config.auth.failure_delay, metrics=runtime.metrics
-        ),
-        settings=Pop3Settings.from_config(config),
-        tls=runtime.tls,
-        clock=runtime.reactor,
-        metrics=runtime.metrics,
-    )
+    return POP3Factory.from_runtime(runtime, Pop3Settings.from_config(runtime.config))

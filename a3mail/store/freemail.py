@@ -23,7 +23,7 @@ from a3mail.store.accounts import DEFAULT_MAILBOXES
 from a3mail.store.context import StoreContext, fetchall, fetchone
 from a3mail.store.db import deferred
 from a3mail.store.names import normalize_address
-from a3mail.store.records import AlreadyExists, LimitExceeded, NotFound
+from a3mail.store.records import AlreadyExists, LimitExceeded, NotFound, build
 
 #: ``accounts.created_by_key`` of freemail mailboxes (API key ids never look like this).
 FREEMAIL_OWNER = "freemail"
@@ -59,11 +59,13 @@ class FreemailMailbox:
 
 
 def _user(row: dict[str, Any]) -> FreemailUser:
-    return FreemailUser(**{k: row[k] for k in attrs.fields_dict(FreemailUser)})
+    user: FreemailUser = build(FreemailUser, row)
+    return user
 
 
 def _mailbox(row: dict[str, Any]) -> FreemailMailbox:
-    return FreemailMailbox(**{k: row[k] for k in attrs.fields_dict(FreemailMailbox)})
+    mailbox: FreemailMailbox = build(FreemailMailbox, row)
+    return mailbox
 
 
 _BOX = (

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import attrs
+from psycopg import AsyncConnection
 
 from a3mail.store.context import StoreContext, fetchall, fetchone
 from a3mail.store.db import deferred
@@ -166,12 +167,8 @@ class FreemailSent:
     async def reschedule(self, sent_id: int, when: datetime) -> bool:
         """Move a send that has not started to *when*; False if it is past that point."""
         async with self.ctx.db.transaction() as conn:
-            row = await fetchone(
-                conn,
-                "SELECT * FROM freemail_sent WHERE id = %s AND status = ANY(%s) FOR UPDATE",
-                (sent_id, list(OPEN_STATUSES)),
-            )
-            if row is None or not row["queue_entry_ids"]:
+            row = await _lock_open(conn, sent_id)
+            if row is None:
                 return False
             busy = await fetchone(
                 conn,
@@ -196,12 +193,8 @@ class FreemailSent:
         """Cancel a send none of whose entries has started; False otherwise."""
         remove: str | None = None
         async with self.ctx.db.transaction() as conn:
-            row = await fetchone(
-                conn,
-                "SELECT * FROM freemail_sent WHERE id = %s AND status = ANY(%s) FOR UPDATE",
-                (sent_id, list(OPEN_STATUSES)),
-            )
-            if row is None or not row["queue_entry_ids"]:
+            row = await _lock_open(conn, sent_id)
+            if row is None:
                 return False
             entries = await fetchall(
                 conn,
@@ -236,3 +229,16 @@ class FreemailSent:
         if remove is not None:
             await self.ctx.in_thread(self.ctx.blobs.remove, [remove])
         return True
+
+
+async def _lock_open(conn: AsyncConnection[Any], sent_id: int) -> dict[str, Any] | None:
+    """Lock the sent record *sent_id* if it is still open and has queue entries (its row),
+    else None."""
+    row: dict[str, Any] | None = await fetchone(
+        conn,
+        "SELECT * FROM freemail_sent WHERE id = %s AND status = ANY(%s) FOR UPDATE",
+        (sent_id, list(OPEN_STATUSES)),
+    )
+    if row is None or not row["queue_entry_ids"]:
+        return None
+    return row

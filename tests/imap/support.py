@@ -5,15 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import attrs
-from twisted.internet.task import Clock
-
-from a3mail.auth.checkers import AccountPasswordChecker
-from a3mail.auth.guard import LoginGuard
 from a3mail.imap.factory import IMAPFactory, ImapSettings
 from a3mail.imap.server import IMAPServer
-from tests.pop3.support import CHEAP_HASH, PASSWORD, SessionTransport
-from tests.support.store import StoreTestCase
+from tests.support.sessions import CHEAP_HASH, PASSWORD, SessionTestCase, SessionTransport
 
 __all__ = ["CHEAP_HASH", "MESSAGE", "PASSWORD", "ImapTestCase", "SessionTransport"]
 
@@ -36,30 +30,12 @@ def message(subject: str = "hello", body: str = "Body text.") -> bytes:
     )
 
 
-class ImapTestCase(StoreTestCase):
+class ImapTestCase(SessionTestCase[IMAPServer, IMAPFactory]):
     """A store with alice@example.com (password :data:`PASSWORD`) and an IMAP factory."""
 
+    factory_class = IMAPFactory
     settings = ImapSettings(max_line=2048, max_literal=4096, max_append=1024 * 1024)
-    failure_delay = 0.0
-
-    async def setUp(self) -> None:  # type: ignore[override]
-        await super().setUp()
-        self.alice = await self.make_account("alice@example.com", password_hash=CHEAP_HASH)
-        self.clock = Clock()
-        self.tls = object()
-        self.factory = self.make_factory()
-
-    def make_factory(self, **settings: Any) -> IMAPFactory:
-        from twisted.internet import reactor
-
-        return IMAPFactory(
-            store=self.store,
-            checker=AccountPasswordChecker(self.store, reactor),  # type: ignore[arg-type]
-            guard=LoginGuard(self.store, self.clock, self.failure_delay),
-            settings=attrs.evolve(self.settings, **settings),
-            tls=self.tls,  # type: ignore[arg-type]
-            clock=self.clock,
-        )
+    greeting = b"* OK "
 
     async def deliver(self, data: bytes = MESSAGE, to: str = "alice@example.com") -> int:
         """Deliver a message to the INBOX; returns its UID."""
@@ -69,34 +45,13 @@ class ImapTestCase(StoreTestCase):
         [result] = await self.store.messages.deliver(blob, [to], parse=parse_json)
         return int(result.uid)
 
-    def connect(
-        self, peer: str = "127.0.0.1", *, factory: IMAPFactory | None = None, **kwargs: Any
-    ) -> tuple[IMAPServer, SessionTransport]:
-        """A new session on an in-memory transport (greeting consumed)."""
-        factory = factory or self.factory
-        proto = factory.buildProtocol(None)
-        assert isinstance(proto, IMAPServer)
-        transport = SessionTransport(peer, **kwargs)
-        transport.protocol = proto
-        proto.makeConnection(transport)
-        assert transport.value().startswith(b"* OK "), transport.value()
-        transport.clear()
+    def connected(self, proto: IMAPServer) -> None:
+        """Close each session at cleanup (no dirty reactor)."""
         self.addCleanup(self._drop, proto)
-        return proto, transport
 
     def _drop(self, proto: IMAPServer) -> None:
         if not proto._closed:
             proto.connectionLost()
-
-    async def send(self, proto: IMAPServer, data: bytes) -> bytes:
-        """Feed client bytes, wait until every command is answered, return the output."""
-        transport = proto.transport
-        transport.clear()
-        proto.dataReceived(data)
-        await proto.when_idle()
-        out: bytes = transport.value()
-        transport.clear()
-        return out
 
     async def session(self, *, select: str | None = "INBOX", **kwargs: Any) -> IMAPServer:
         """A logged-in session (TLS assumed), INBOX selected unless *select* is None."""

@@ -5,12 +5,9 @@ flags and expunges; the changes arrive here through PostgreSQL LISTEN/NOTIFY."""
 from __future__ import annotations
 
 import imaplib
-import os
 import re
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 from twisted.internet import threads
@@ -19,13 +16,12 @@ from a3mail.config import LISTENER_DEFAULTS
 from tests.imap.support import MESSAGE, PASSWORD, ImapTestCase
 from tests.imap.test_updates import wait_for
 from tests.support import pg
+from tests.support.twistd import TwistdProcess
 
-ROOT = Path(__file__).resolve().parents[2]
-TWISTD = "from twisted.scripts.twistd import run; run()"
 USER = "alice@example.com"
 
 
-class ChildServer:
+class ChildServer(TwistdProcess):
     """``twistd -n a3mail`` with only the ``imap`` listener, on the test schema."""
 
     def __init__(self, workdir: Path, schema: str, data_dir: Path) -> None:
@@ -40,29 +36,15 @@ class ChildServer:
             f"[auth]\nallow_plaintext_loopback = true\nfailure_delay = 0\n"
             f"[listeners]\n{listeners}"
         )
-        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", TWISTD, "-n", "--pidfile=", "a3mail", "--config", str(config)],
-            cwd=workdir,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
+        super().__init__(workdir, "--config", str(config), PYTHONUNBUFFERED="1")
 
     def port(self, timeout: float = 60) -> int:
         """The imap listener's port, from the child's log."""
-        deadline = time.monotonic() + timeout
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.lines.append(line)
-            match = re.search(r"imap listening on .*\(127\.0\.0\.1:(\d+)", line)
-            if match:
-                return int(match.group(1))
+        match = self.first_match(
+            lambda line: re.search(r"imap listening on .*\(127\.0\.0\.1:(\d+)", line), timeout
+        )
+        if match is not None:
+            return int(match.group(1))
         raise AssertionError("no imap listener in:\n" + "".join(self.lines))
 
     def stop(self) -> None:

@@ -13,11 +13,11 @@ from twisted.internet import task
 
 from a3mail.config import load_config
 from a3mail.http.freemail.site import build_site
-from a3mail.mime.parse import parse_message
 from a3mail.runtime import Runtime
 from tests.http.support import BASE, START, Reply
 from tests.support.store import StoreTestCase
 from tests.support.stubtreq import settle
+from tests.tempmail.support import deliver_as_smtp
 
 DOMAIN = "temp.example"
 OTHER_DOMAIN = "drop.example"
@@ -152,11 +152,7 @@ class FreemailTestCase(StoreTestCase):
 
     async def deliver(self, address: str, message: bytes) -> None:
         """Deliver *message* to *address* as SMTP would (through the store)."""
-        blob = await self.store.incoming(message)
-        results = await self.store.messages.deliver(
-            blob, [address], parse=lambda data: parse_message(data).to_json()
-        )
-        assert all(r.status.name == "DELIVERED" for r in results), results
+        await deliver_as_smtp(self.store, address, message)
 
     async def message_ids(self, address: str, who: str = "alice") -> list[int]:
         """The ids ``GET /api/emails`` lists for *address*."""

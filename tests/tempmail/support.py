@@ -21,6 +21,15 @@ DOMAIN = "temp.example"
 OTHER_DOMAIN = "drop.example"
 
 
+async def deliver_as_smtp(store: Any, address: str, message: bytes) -> None:
+    """Deliver *message* to *address* through *store* as SMTP would (parsed, to JSON)."""
+    blob = await store.incoming(message)
+    results = await store.messages.deliver(
+        blob, [address], parse=lambda data: parse_message(data).to_json()
+    )
+    assert all(r.status.name == "DELIVERED" for r in results), results
+
+
 class TempmailTestCase(StoreTestCase):
     """``self.call(method, path, key=...)``; ``self.alice`` and ``self.bob`` are tokens of
     two write keys, ``self.reader`` of a read-only key."""
@@ -97,8 +106,4 @@ class TempmailTestCase(StoreTestCase):
 
     async def deliver(self, address: str, message: bytes) -> None:
         """Deliver *message* to *address* as SMTP would (through the store)."""
-        blob = await self.store.incoming(message)
-        results = await self.store.messages.deliver(
-            blob, [address], parse=lambda data: parse_message(data).to_json()
-        )
-        assert all(r.status.name == "DELIVERED" for r in results), results
+        await deliver_as_smtp(self.store, address, message)

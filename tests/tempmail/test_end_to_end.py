@@ -15,14 +15,14 @@ from twisted.internet import reactor
 from twisted.internet.threads import deferToThread
 
 from a3mail.auth import apikeys
-from a3mail.config import load_config
 from a3mail.http.factory import build_site
-from a3mail.runtime import Runtime
-from a3mail.smtp.factory import build_factory
-from a3mail.smtp.stats import SmtpStats
-from tests.support.store import StoreTestCase
+from tests.tempmail.end_to_end_support import (
+    DOMAIN,
+    EndToEndTestCase,
+    json_request,
+    wire_bytes,
+)
 
-DOMAIN = "temp.example"
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 8
 
 
@@ -35,43 +35,29 @@ def signup_mail(to: str) -> bytes:
     message.set_content("ご登録ありがとうございます。\n認証コード: 730512\n注文番号 2024-11-05")
     message.add_alternative("<p>認証コード: <b>730512</b></p>", subtype="html")
     message.add_attachment(PDF, maintype="application", subtype="pdf", filename="terms.pdf")
-    return message.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    return wire_bytes(message)
 
 
-class EndToEndTests(StoreTestCase):
+class EndToEndTests(EndToEndTestCase):
+    def build_site(self) -> Any:
+        return build_site(self.runtime, reactor)
+
     async def setUp(self) -> None:  # type: ignore[override]
         await super().setUp()
-        config = load_config(None, data_dir=self.data_dir, overrides={"hostname": "mx.test"})
-        self.runtime = Runtime(config, self.store, object(), reactor=reactor)
-        await self.store.domains.add(DOMAIN)
-        await self.store.tempmail.set_domain(DOMAIN, True)
         new, _ = await apikeys.issue(
             self.store, account_id=None, name="e2e", permissions=["read", "write"]
         )
         self.key = new.key
-        site = build_site(self.runtime, reactor)
-        http_port = reactor.listenTCP(0, site, interface="127.0.0.1")
-        self.addCleanup(http_port.stopListening)
-        self.base = f"http://127.0.0.1:{http_port.getHost().port}"
-        mx: Any = build_factory(self.runtime, "mx", verifier=None, stats=SmtpStats())
-        self.addCleanup(mx.context.reporter.idle)
-        smtp_port = reactor.listenTCP(0, mx, interface="127.0.0.1")
-        self.addCleanup(smtp_port.stopListening)
-        self.smtp_port = smtp_port.getHost().port
+        self.start_listening()
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, str, bytes]:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(  # noqa: S310 - http://127.0.0.1 only
+        return json_request(
+            urllib.request.urlopen,
             self.base + path,
-            data=data,
-            method=method,
-            headers={"X-API-Key": self.key, "Content-Type": "application/json"},
+            method,
+            body,
+            {"X-API-Key": self.key, "Content-Type": "application/json"},
         )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-                return response.status, response.headers["Content-Type"], response.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.headers["Content-Type"], e.read()
 
     async def test_create_receive_read_code_raw_and_attachment(self):
         def scenario() -> dict[str, Any]:

@@ -16,14 +16,14 @@ from typing import Any
 from twisted.internet import reactor
 from twisted.internet.threads import deferToThread
 
-from a3mail.config import load_config
 from a3mail.http.freemail.site import build_site
-from a3mail.runtime import Runtime
-from a3mail.smtp.factory import build_factory
-from a3mail.smtp.stats import SmtpStats
-from tests.support.store import StoreTestCase
+from tests.tempmail.end_to_end_support import (
+    DOMAIN,
+    EndToEndTestCase,
+    json_request,
+    wire_bytes,
+)
 
-DOMAIN = "temp.example"
 ROOT = "e2e-root-token"
 
 
@@ -35,45 +35,31 @@ def signup_mail(to: str) -> bytes:
     message["Subject"] = "인증 코드 안내"
     message.set_content("가입해 주셔서 감사합니다.\n인증 코드: 591034\n고객센터 02-1234-5678")
     message.add_alternative("<p>인증 코드: <b>591034</b></p>", subtype="html")
-    return message.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    return wire_bytes(message)
 
 
-class FreemailEndToEndTests(StoreTestCase):
+class FreemailEndToEndTests(EndToEndTestCase):
+    def config_overrides(self) -> dict[str, Any]:
+        return {"freemail": {"admin_token": ROOT}}
+
+    def build_site(self) -> Any:
+        return build_site(self.runtime, reactor)
+
     async def setUp(self) -> None:  # type: ignore[override]
         await super().setUp()
-        config = load_config(
-            None,
-            data_dir=self.data_dir,
-            overrides={"hostname": "mx.test", "freemail": {"admin_token": ROOT}},
-        )
-        self.runtime = Runtime(config, self.store, object(), reactor=reactor)
-        await self.store.domains.add(DOMAIN)
-        await self.store.tempmail.set_domain(DOMAIN, True)
-        http_port = reactor.listenTCP(0, build_site(self.runtime, reactor), interface="127.0.0.1")
-        self.addCleanup(http_port.stopListening)
-        self.base = f"http://127.0.0.1:{http_port.getHost().port}"
-        mx: Any = build_factory(self.runtime, "mx", verifier=None, stats=SmtpStats())
-        self.addCleanup(mx.context.reporter.idle)
-        smtp_port = reactor.listenTCP(0, mx, interface="127.0.0.1")
-        self.addCleanup(smtp_port.stopListening)
-        self.smtp_port = smtp_port.getHost().port
+        self.start_listening()
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
 
     def request(
         self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
     ) -> tuple[int, str, bytes]:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(  # noqa: S310 - http://127.0.0.1 only
+        return json_request(
+            self.opener.open,
             self.base + path,
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json", **(headers or {})},
+            method,
+            body,
+            {"Content-Type": "application/json", **(headers or {})},
         )
-        try:
-            with self.opener.open(request, timeout=10) as response:
-                return response.status, response.headers["Content-Type"], response.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.headers["Content-Type"], e.read()
 
     async def test_create_receive_over_smtp_read_the_code_and_download(self):
         def scenario() -> dict[str, Any]:

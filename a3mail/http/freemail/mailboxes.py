@@ -251,13 +251,7 @@ class MailboxHandlers:
 
     async def batch_toggle_login(self, request: Any, caller: Principal) -> dict[str, Any]:
         """``can_login`` for many mailboxes by address."""
-        require_strict(caller)
-        body = json_object(request)
-        addresses = address_list(body.get("addresses"))
-        value = flag(body.get("can_login"), "can_login")
-        found = await self.ctx.store.freemail.ids_by_address(addresses)
-        changed = await self.ctx.store.freemail.set_flag(list(found.values()), "can_login", value)
-        return _batch_result(addresses, found, changed)
+        return await self._batch_flag_by_address(request, caller, "can_login")
 
     async def batch_favorite(self, request: Any, caller: Principal) -> dict[str, Any]:
         """``is_favorite`` for many mailboxes by id."""
@@ -280,13 +274,7 @@ class MailboxHandlers:
 
     async def batch_favorite_by_address(self, request: Any, caller: Principal) -> dict[str, Any]:
         """``is_favorite`` for many mailboxes by address."""
-        require_strict(caller)
-        body = json_object(request)
-        addresses = address_list(body.get("addresses"))
-        value = flag(body.get("is_favorite"), "is_favorite")
-        found = await self.ctx.store.freemail.ids_by_address(addresses)
-        changed = await self.ctx.store.freemail.set_flag(list(found.values()), "is_favorite", value)
-        return _batch_result(addresses, found, changed)
+        return await self._batch_flag_by_address(request, caller, "is_favorite")
 
     async def batch_forward_by_address(self, request: Any, caller: Principal) -> dict[str, Any]:
         """``forward_to`` for many mailboxes by address."""
@@ -296,6 +284,19 @@ class MailboxHandlers:
         target = _forward_target(body.get("forward_to"))
         found = await self.ctx.store.freemail.ids_by_address(addresses)
         changed = await self.ctx.store.freemail.set_forward(list(found.values()), target)
+        return _batch_result(addresses, found, changed)
+
+    async def _batch_flag_by_address(
+        self, request: Any, caller: Principal, name: str
+    ) -> dict[str, Any]:
+        """Set the flag *name* (the body's field of that name) for many mailboxes by
+        address (strict admins only)."""
+        require_strict(caller)
+        body = json_object(request)
+        addresses = address_list(body.get("addresses"))
+        value = flag(body.get(name), name)
+        found = await self.ctx.store.freemail.ids_by_address(addresses)
+        changed = await self.ctx.store.freemail.set_flag(list(found.values()), name, value)
         return _batch_result(addresses, found, changed)
 
 
@@ -313,14 +314,7 @@ def _batch_result(addresses: list[str], found: dict[str, int], changed: set[int]
             results.append({"address": item, "success": False, "error": "mailbox not found"})
         else:
             results.append({"address": item, "success": True, "updated": account_id in changed})
-    ok = sum(1 for r in results if r["success"])
-    return {
-        "success": True,
-        "success_count": ok,
-        "fail_count": len(results) - ok,
-        "total": len(results),
-        "results": results,
-    }
+    return _batch_envelope(results, sum(1 for r in results if r["success"]))
 
 
 def _id_result(ids: list[int], changed: set[int]) -> dict[str, Any]:
@@ -329,11 +323,15 @@ def _id_result(ids: list[int], changed: set[int]) -> dict[str, Any]:
         | ({} if i in changed else {"error": "mailbox not found"})
         for i in ids
     ]
-    ok = len(changed)
+    return _batch_envelope(results, len(changed))
+
+
+def _batch_envelope(results: list[dict[str, Any]], ok: int) -> dict[str, Any]:
+    """A batch's answer: its per-item *results*, *ok* of which succeeded."""
     return {
         "success": True,
         "success_count": ok,
-        "fail_count": len(ids) - ok,
-        "total": len(ids),
+        "fail_count": len(results) - ok,
+        "total": len(results),
         "results": results,
     }
