@@ -15,7 +15,8 @@ imaplib, each in its own process; each operation runs in --clients processes at 
 rate is the total number of operations over the slowest client's time.
 
 Operations: login (connect, LOGIN, LOGOUT), select, fetch headers (``BODY.PEEK[HEADER]`` of
-the whole mailbox, messages/s), fetch bodies (``BODY.PEEK[]``, messages/s), store
+the whole mailbox, --ops/10 times per client, messages/s), fetch bodies (``BODY.PEEK[]``,
+likewise), store
 (``+FLAGS``/``-FLAGS``), search (``SEARCH TEXT``), append.  Then --idle connections in IDLE
 and the server's PSS growth per connection (a3mail: this process; Dovecot: all its
 processes).  With --big N, also a mailbox ``Big`` of N messages (a3mail: delivered through
@@ -354,7 +355,7 @@ def measure(port: int, args: argparse.Namespace, server_pids: Any) -> dict[str, 
     """Every operation, then idle memory, against the server on *port*."""
     results: dict[str, Any] = {}
     for op in OPERATIONS:
-        ops = 1 if op.startswith("fetch") else args.ops
+        ops = max(1, args.ops // 10) if op.startswith("fetch") else args.ops
         print(f"  {op} x{ops} x{args.clients} clients ...", file=sys.stderr)
         results[op] = run_clients(port, op, args.clients, ops)
     if args.idle:
@@ -410,9 +411,7 @@ async def serve_a3mail(reactor: Any, args: argparse.Namespace, data_dir: Path) -
 async def fill_big_a3mail(store: Any, count: int) -> None:
     """Deliver *count* messages into a new mailbox ``Big`` through the store's group commit
     (one parse; a source file per 10,000 links, under the file system's link limit)."""
-    import asyncio
-
-    from twisted.internet.defer import Deferred
+    from twisted.internet.defer import gatherResults
 
     from a3mail.smtp.delivery import parse_json
 
@@ -420,19 +419,17 @@ async def fill_big_a3mail(store: Any, count: int) -> None:
     await store.mailboxes.create(account.id, "Big")
     print(f"a3mail: delivering {count} messages into Big ...", file=sys.stderr)
     parsed = parse_json(message(0))
-    blob = None
-    pending: set[asyncio.Future[Any]] = set()
-    for n in range(count):
-        if n % 10_000 == 0:
-            blob = await store.incoming(message(n))
-        done = store.group_delivery.deliver(
-            blob, [USER], parsed=parsed, mailbox="Big", keep_source=True
-        )
-        pending.add(Deferred.asFuture(done, asyncio.get_running_loop()))
-        if len(pending) >= 500:
-            _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-    if pending:
-        await asyncio.wait(pending)
+    for start in range(0, count, 10_000):
+        blob = await store.incoming(message(start))
+        for window in range(start, min(count, start + 10_000), 500):
+            await gatherResults(
+                [
+                    store.group_delivery.deliver(
+                        blob, [USER], parsed=parsed, mailbox="Big", keep_source=True
+                    )
+                    for _ in range(window, min(count, start + 10_000, window + 500))
+                ]
+            )
 
 
 def fill_big_dovecot(directory: Path, count: int) -> None:

@@ -15,6 +15,8 @@ from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
 from a3mail.imap import framing
+from a3mail.imap.fetchrender import FileRange, render_fetch
+from a3mail.imap.fetchspec import parse_fetch_items
 from a3mail.imap.session import SessionAPI
 from a3mail.imap.tokens import ImapSyntaxError, ParenList, Token
 from a3mail.imap.wire import atom_upper, number
@@ -135,8 +137,6 @@ class FetchCommands(SessionAPI):
         return await self._fetch(args, True)
 
     async def _fetch(self, args: list[Token], uid_mode: bool) -> bytes:
-        from a3mail.imap.fetchspec import parse_fetch_items
-
         if len(args) < 2 or len(args) > 3:
             raise ImapSyntaxError("FETCH takes a set and items")
         changed_since: int | None = None
@@ -260,8 +260,6 @@ class FetchCommands(SessionAPI):
         flow: FlowControl,
     ) -> bool:
         """Render and send one message's response; False if it could not be sent."""
-        from a3mail.imap.fetchrender import FileRange, render_fetch
-
         file: BinaryIO | None = None
         if spec.needs_file:
             try:
@@ -301,8 +299,6 @@ class FetchCommands(SessionAPI):
     ) -> int:
         """Responses for small messages, their files read in one worker-thread call and the
         output written in a few large writes.  Returns how many could not be sent."""
-        from a3mail.imap.fetchrender import FileRange, render_fetch
-
         contents: list[bytes | None] = [None] * len(batch)
         if spec.needs_file:
             contents = await self.factory.store.messages.read_many([r for r, _ in batch])

@@ -8,7 +8,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 
-from a3mail.imap import framing
+from a3mail.imap import framing, searchspec
 from a3mail.imap.commands_fetch import FetchCommands
 from a3mail.imap.selected import SelectedMailbox
 from a3mail.imap.states import State
@@ -293,8 +293,6 @@ class SelectedCommands(FetchCommands):
         return await self._search(args, True)
 
     async def _search(self, args: list[Token], uid_mode: bool) -> bytes:
-        from a3mail.imap import searchspec
-
         try:
             query = searchspec.parse_search(args)
         except searchspec.BadCharset:

@@ -50,23 +50,19 @@ class MailboxStates:
 
     @deferred
     async def snapshot(self, account_id: int, mailbox_id: int) -> MailboxSnapshot:
-        """All messages of a mailbox of the account, read as three arrays in one row
-        (plus the keywords of the few messages that have some)."""
+        """All messages of a mailbox of the account, read as three arrays in one row, with
+        the keywords of the few messages that have some (one statement)."""
         async with self.ctx.db.connection() as conn:
             cur = conn.cursor(row_factory=tuple_row)
             await cur.execute(
                 "SELECT array_agg(uid ORDER BY uid), array_agg(flags ORDER BY uid),"
-                " array_agg(modseq ORDER BY uid) FROM messages"
-                " WHERE account_id = %s AND mailbox_id = %s",
+                " array_agg(modseq ORDER BY uid),"
+                " json_agg(json_build_array(uid, keywords)) FILTER (WHERE keywords <> '{}')"
+                " FROM messages WHERE account_id = %s AND mailbox_id = %s",
                 (account_id, mailbox_id),
             )
             row = await cur.fetchone()
-            await cur.execute(
-                "SELECT uid, keywords FROM messages WHERE account_id = %s AND mailbox_id = %s"
-                " AND keywords <> '{}'",
-                (account_id, mailbox_id),
-            )
-            keywords = {uid: tuple(words) for uid, words in await cur.fetchall()}
         if row is None or row[0] is None:
             return MailboxSnapshot([], [], [], {})
+        keywords = {int(uid): tuple(words) for uid, words in row[3] or ()}
         return MailboxSnapshot(list(row[0]), list(row[1]), list(row[2]), keywords)
