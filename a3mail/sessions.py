@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
-from twisted.internet.interfaces import IProtocolFactory, IReactorTime
+from twisted.internet.interfaces import ILoggingContext, IProtocolFactory, IReactorTime
 from twisted.internet.protocol import connectionDone
 from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
@@ -264,7 +264,7 @@ def track(protocol: Any, name: str, registry: SessionRegistry) -> Any:
     return protocol
 
 
-@implementer(IProtocolFactory)
+@implementer(IProtocolFactory, ILoggingContext)
 class SessionTrackingFactory:
     """Stands in front of a listener's factory: its connections become live sessions.
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from twisted.internet.interfaces import IProtocolFactory
+from twisted.internet.interfaces import ILoggingContext, IProtocolFactory
 from twisted.internet.protocol import Protocol
 from zope.interface import implementer
 
@@ -49,7 +49,7 @@ class RefusedConnection(Protocol):
         """Ignore whatever the client sends meanwhile."""
 
 
-@implementer(IProtocolFactory)
+@implementer(IProtocolFactory, ILoggingContext)
 class BlocklistGate:
     """A protocol factory standing in front of *wrapped* (``wrappedFactory``, as Twisted
     names it): refuses blocked peers.

@@ -110,6 +110,14 @@ class GateTests(TestCase):
         protocol.makeConnection(transport)
         return protocol, transport
 
+    def test_listening_is_logged_under_the_wrapped_factory_s_name(self):
+        # Twisted's Port logs "<prefix> starting on <port>" with the factory's logPrefix
+        # only when the factory provides ILoggingContext; else it names the gate class.
+        from twisted.internet.abstract import FileDescriptor
+
+        self.inner.logPrefix = lambda: "SMTPFactory"
+        self.assertEqual(FileDescriptor._getLogPrefix(None, self.gate()), "SMTPFactory")
+
     def test_allowed_peers_get_the_listeners_own_protocol(self):
         gate = self.gate()
         protocol, transport = self.connect(gate, IPv4Address("TCP", "198.51.100.1", 4000))
