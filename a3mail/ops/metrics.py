@@ -262,29 +262,11 @@ class Metrics:
 
     def protocol_figures(self, protocol: str) -> dict[str, int]:
         """Connections accepted, open now, and commands answered on *protocol*."""
-        connections = sum(
-            s.value
-            for m in self.connections.collect()
-            for s in m.samples
-            if s.name.endswith("_total") and s.labels.get("protocol") == protocol
-        )
-        commands = sum(
-            s.value
-            for m in self.commands.collect()
-            for s in m.samples
-            if s.name.endswith("_count") and s.labels.get("protocol") == protocol
-        )
         return {
-            "connections": int(connections),
+            "connections": int(_sample_sum(self.connections, "_total", protocol=protocol)),
             "connections_active": self.active.get(protocol, 0),
-            "commands": int(commands),
+            "commands": int(_sample_sum(self.commands, "_count", protocol=protocol)),
         }
-
-    def counter_total(self, counter: Counter) -> float:
-        """The sum over every label set of a counter."""
-        return sum(
-            s.value for m in counter.collect() for s in m.samples if s.name.endswith("_total")
-        )
 
     def process_figures(self) -> dict[str, float]:
         """CPU percent (since the previous call) and resident memory of this process."""
@@ -389,6 +371,16 @@ def custom_families(samples: Sequence[Any]) -> Iterator[Metric]:
 
 
 @functools.cache
+def _sample_sum(metric: Any, suffix: str, **labels: str) -> float:
+    """The sum of *metric*'s samples named ``*suffix`` whose labels include *labels*."""
+    return sum(
+        s.value
+        for m in metric.collect()
+        for s in m.samples
+        if s.name.endswith(suffix) and all(s.labels.get(k) == v for k, v in labels.items())
+    )
+
+
 def detached() -> Metrics:
     """A :class:`Metrics` nobody serves: the default of parts built without a runtime."""
     return Metrics()
