@@ -2,19 +2,24 @@
 
 ``A3MAIL_TEST_DSN`` names an existing server; otherwise an embedded server (pgserver) is
 started once per test run in ``A3MAIL_TEST_PGDATA`` (default: a directory under /tmp) and
-shared by every trial worker.  Each worker process uses its own schema, so parallel
-workers never see each other's rows or events.
+shared by every process of the run.  Each test process uses its own schema, so parallel
+runs never see each other's rows or events.
+
+The test server's data is disposable: a run that finds no server running starts from an
+empty data directory, so a server killed with the machine (a stopped session, a CI
+snapshot) never costs a crash recovery, and the directory never grows run after run.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
-from a3mail.store.embedded import EmbeddedPostgres
+from a3mail.store.embedded import EmbeddedPostgres, server_state
 
 _server: EmbeddedPostgres | None = None
 _dsn: str | None = None
@@ -35,7 +40,10 @@ def dsn() -> str:
         if env:
             _dsn = env
         else:
-            _server = EmbeddedPostgres(test_pgdata() / "pgdata")
+            pgdata = test_pgdata() / "pgdata"
+            if pgdata.exists() and server_state(pgdata) == "gone":
+                shutil.rmtree(pgdata)
+            _server = EmbeddedPostgres(pgdata)
             _dsn = _server.start()
     return _dsn
 
