@@ -125,9 +125,23 @@ def server_state(pgdata: Path) -> str:
         return "starting"  # caught the pid file half written
     except OSError:
         return "gone"
-    if info is None or not info.is_running():
+    if info is None or not info.is_running() or not _is_postgres(info.process):
         return "gone"
     return "ready" if info.status == "ready" else "starting"
+
+
+def _is_postgres(process: Any) -> bool:
+    """False when a stale pid file names a process that is not a PostgreSQL server.
+
+    A data directory copied or snapshotted with its server running keeps the old pid,
+    which on another boot may belong to anything.
+    """
+    import psutil
+
+    try:
+        return "postgres" in process.name()
+    except psutil.Error:
+        return False
 
 
 def _forget_dead_users(pgserver: Any, pgdata: Path) -> None:

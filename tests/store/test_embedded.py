@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -98,3 +99,10 @@ class EmbeddedStartTests(unittest.TestCase):
         (self.pgdata / ".handle_pids.json").write_text(json.dumps([dead]))
         self.embedded.start()
         self.assertNotIn(dead, json.loads((self.pgdata / ".handle_pids.json").read_text()))
+
+    def test_stale_pid_file_naming_another_process_is_gone(self) -> None:
+        """A pid file copied with a snapshot may name an unrelated live process."""
+        self.pgdata.mkdir()
+        fields = [str(os.getpid()), str(self.pgdata), "1700000000", "5432", "/tmp", "", "0 0"]
+        (self.pgdata / "postmaster.pid").write_text("\n".join([*fields, "ready"]) + "\n")
+        self.assertEqual(server_state(self.pgdata), "gone")
