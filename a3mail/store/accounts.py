@@ -172,7 +172,10 @@ class Accounts:
                     f"UPDATE accounts SET {key} = %s, updated_at = now() WHERE id = %s",
                     (value, account.id),
                 )
-            return await get_account(conn, account.id)
+            updated = await get_account(conn, account.id)
+        if "enabled" in changes:
+            self.ctx.auth_changed()
+        return updated
 
     @deferred
     async def set_quota(self, address_or_id: str | int, quota_bytes: int) -> Account:
@@ -196,6 +199,7 @@ class Accounts:
             account = await get_account(conn, address_or_id)
             await conn.execute("DELETE FROM aliases WHERE target = %s", (account.address,))
             await conn.execute("DELETE FROM accounts WHERE id = %s", (account.id,))
+        self.ctx.auth_changed()
         await self.ctx.in_thread(self.ctx.blobs.remove_account, account.id)
         return account
 

@@ -23,6 +23,13 @@ class StoreContext:
     db: Database
     blobs: BlobStore
     channel: str
+    #: Called (in this process) after a committed change that may end an API key's validity.
+    auth_observers: list[Callable[[], None]] = attrs.field(factory=list)
+
+    def auth_changed(self) -> None:
+        """Tell this process's key caches that a key or its account changed."""
+        for observer in self.auth_observers:
+            observer()
 
     async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking file work in a worker thread."""

@@ -90,6 +90,8 @@ class Domains:
                 conn, "DELETE FROM accounts WHERE domain_id = %s RETURNING id", (domain.id,)
             )
             await conn.execute("DELETE FROM domains WHERE id = %s", (domain.id,))
+        if rows:
+            self.ctx.auth_changed()
         for row in rows:
             await self.ctx.in_thread(self.ctx.blobs.remove_account, row["id"])
         return domain

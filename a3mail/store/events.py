@@ -32,6 +32,7 @@ MAILBOX_CREATED = "mailbox.created"
 MAILBOX_RENAMED = "mailbox.renamed"
 MAILBOX_DELETED = "mailbox.deleted"
 BUS_RECONNECTED = "bus.reconnected"
+AUTH_CHANGED = "auth.changed"  # sent by triggers on api_keys and accounts (migration 0011)
 
 _MAX_PAYLOAD = 7000  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
 _LIST_FIELDS = ("uids",)

@@ -1,15 +1,33 @@
-"""API keys: only digests of the tokens are stored; see ``a3mail.auth.apikeys`` for tokens."""
+"""API keys: only digests of the tokens are stored; see ``a3mail.auth.apikeys`` for tokens.
+
+The HTTP API authenticates every request, so a key that authenticated is kept in a small
+per-process cache for :data:`CACHE_TTL` seconds.  The cache is used only while the store's
+event bus is listening: a trigger (migration 0011) announces every change that can end a
+key's validity (revoked, expired, permissions or tokens changed, key or account deleted,
+account disabled) to every a3mail process, which then drops its whole cache; this process
+drops it at once when it makes such a change itself.  A key's own expiry time is checked
+on every use.
+"""
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
-from datetime import datetime
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
+from twisted.internet.defer import Deferred, succeed
+
+from a3mail.store import events
 from a3mail.store.context import StoreContext, fetchone
 from a3mail.store.db import deferred
 from a3mail.store.records import ApiKey, NotFound, build
+
+#: How long an authenticated key is trusted without asking the database again.
+CACHE_TTL = 10.0
+#: At most this many keys are cached (the cache is emptied when it is full).
+CACHE_SIZE = 10_000
 
 PERMISSIONS = ("read", "write", "admin")
 _SELECT = (
@@ -21,8 +39,30 @@ _SELECT = (
 class ApiKeys:
     """Create, authenticate, list and revoke API keys."""
 
-    def __init__(self, ctx: StoreContext) -> None:
+    def __init__(
+        self,
+        ctx: StoreContext,
+        bus: events.EventBus | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.ctx = ctx
+        self.bus = bus
+        self.clock = clock
+        self.cache_hits = 0
+        self._cache: dict[bytes, tuple[float, ApiKey]] = {}
+        self._generation = 0  # bumped by every invalidation: a lookup in flight keeps out
+        if bus is not None:
+            bus.subscribe(self._on_event)
+        ctx.auth_observers.append(self.forget_cached)
+
+    def forget_cached(self) -> None:
+        """Drop every cached key (something that may end a key's validity changed)."""
+        self._generation += 1
+        self._cache.clear()
+
+    def _on_event(self, event: events.Event) -> None:
+        if event.type in (events.AUTH_CHANGED, events.BUS_RECONNECTED):
+            self.forget_cached()
 
     @deferred
     async def create(
@@ -61,12 +101,28 @@ class ApiKeys:
             full = await fetchone(conn, f"{_SELECT} WHERE k.id = %s", (row["id"],))
         return build(ApiKey, full)  # type: ignore[no-any-return]
 
-    @deferred
-    async def authenticate(self, token_hash: bytes) -> ApiKey | None:
+    def authenticate(self, token_hash: bytes) -> Deferred[ApiKey | None]:
         """The live key whose key or secret token has this digest (None if unknown, revoked,
-        expired, or its account is disabled).  Records the time of use (at most once a minute)."""
-        # One statement (one round trip: the HTTP API authenticates every request); the
-        # data-modifying CTE records the use at most once a minute.
+        expired, or its account is disabled).
+
+        Answered from the cache when this process authenticated the key in the last
+        :data:`CACHE_TTL` seconds and nothing has changed since (see the module docstring).
+        The database records the time of use, at most once a minute per key, when it is asked.
+        """
+        cached = self._cache.get(token_hash)
+        if cached is not None:
+            cached_at, key = cached
+            if self.clock() - cached_at < CACHE_TTL and not _expired(key):
+                self.cache_hits += 1
+                return succeed(key)
+            del self._cache[token_hash]
+        return self._lookup(token_hash)
+
+    @deferred
+    async def _lookup(self, token_hash: bytes) -> ApiKey | None:
+        generation = self._generation
+        # One statement (one round trip); the data-modifying CTE records the use at most
+        # once a minute.
         row = await self.ctx.db.fetchone(
             f"WITH k AS ({_SELECT} WHERE (k.key_hash = %s OR k.secret_hash = %s)"
             " AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())"
@@ -83,7 +139,13 @@ class ApiKeys:
             or hmac.compare_digest(row["secret_hash"], token_hash)
         ):
             return None
-        return build(ApiKey, row)  # type: ignore[no-any-return]
+        key: ApiKey = build(ApiKey, row)
+        bus = self.bus
+        if bus is not None and bus.connected and generation == self._generation:
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.clear()
+            self._cache[token_hash] = (self.clock(), key)
+        return key
 
     @deferred
     async def list(
@@ -114,4 +176,9 @@ class ApiKeys:
             if row is None:
                 raise NotFound(f"no such API key: {key_id}")
             full = await fetchone(conn, f"{_SELECT} WHERE k.id = %s", (row["id"],))
+        self.forget_cached()
         return build(ApiKey, full)  # type: ignore[no-any-return]
+
+
+def _expired(key: ApiKey) -> bool:
+    return key.expires_at is not None and key.expires_at <= datetime.now(UTC)
