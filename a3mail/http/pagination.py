@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 import attrs
 
+from a3mail.http.responses import dumps
 from a3mail.http.validation import query_int
 
 DEFAULT_LIMIT = 20
@@ -48,8 +49,10 @@ def envelope(
         for v in values
     ]
 
+    prefix = f"{path}?{urlencode(others)}&page=" if others else f"{path}?page="
+
     def link(number: int) -> str:
-        return f"{path}?{urlencode([*others, ('page', str(number))])}"
+        return f"{prefix}{number}"
 
     meta: dict[str, Any] = {
         "page": page.page,
@@ -69,3 +72,13 @@ def envelope(
             "next": link(page.page + 1) if page.page < total_pages else None,
         },
     }
+
+
+def raw_envelope(
+    request: Any, data_json: str, total: int, page: Page, extra_meta: dict[str, Any] | None = None
+) -> bytes:
+    """:func:`envelope` as UTF-8 JSON, with *data_json* (a JSON array's text, trusted: built
+    by the store) written as the ``data`` member without being parsed."""
+    rest = envelope(request, [], total, page, extra_meta)
+    del rest["data"]
+    return b'{"data":' + data_json.encode() + b"," + dumps(rest)[1:]

@@ -36,7 +36,10 @@ def dumps(body: Any) -> bytes:
 
 @attrs.frozen
 class JsonResponse:
-    """A JSON body with a status (200 unless told) and extra headers."""
+    """A JSON body with a status (200 unless told) and extra headers.
+
+    The body is encoded when written, unless it is ``bytes``: JSON already encoded.
+    """
 
     body: Any
     status: int = 200

@@ -313,7 +313,7 @@ class ApiRouter(Resource):
             return
         if not isinstance(result, JsonResponse):
             result = JsonResponse(result)
-        body = dumps(result.body)
+        body = result.body if isinstance(result.body, bytes) else dumps(result.body)
         context.status = result.status
         request.setResponseCode(result.status)
         request.setHeader(b"content-type", JSON_TYPE)

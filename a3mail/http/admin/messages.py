@@ -9,8 +9,8 @@ from klein import Klein
 from a3mail.http.admin.context import AdminContext, account_key
 from a3mail.http.auth import READ, WRITE
 from a3mail.http.errors import InvalidRequest, NotFound
-from a3mail.http.pagination import MAX_LIMIT, Page, envelope
-from a3mail.http.responses import FileResponse
+from a3mail.http.pagination import MAX_LIMIT, Page, raw_envelope
+from a3mail.http.responses import FileResponse, JsonResponse
 from a3mail.http.routes import endpoint
 from a3mail.http.validation import query_int, query_str
 from a3mail.mime.headers import parse_headers
@@ -18,27 +18,11 @@ from a3mail.mime.rfc2047 import decode_words
 from a3mail.store.names import INBOX, normalize_mailbox
 from a3mail.store.records import InvalidName, MessageContent
 from a3mail.store.records import NotFound as StoreNotFound
-from a3mail.store.summaries import MessageSummary
 
 MAX_OFFSET = 10_000_000
 UID = "<int:uid>"
 MAX_UID = 4294967295
 MESSAGE_PATH = f"/api/v1/users/<user_id>/messages/{UID}"
-
-
-def summary_json(m: MessageSummary) -> dict[str, Any]:
-    """A message as listed."""
-    return {
-        "uid": m.uid,
-        "from": m.sender,
-        "to": list(m.recipients),
-        "subject": m.subject,
-        "date": m.date,
-        "received_at": m.received,
-        "size": m.size,
-        "flags": list(m.flags),
-        "has_attachments": m.has_attachments,
-    }
 
 
 def _addresses(value: Any) -> list[dict[str, str]]:
@@ -103,7 +87,7 @@ class MessagesApi:
         self.ctx = ctx
 
     @endpoint(app, "GET", "/api/v1/users/<user_id>/messages", READ)
-    async def list_messages(self, request: Any, user_id: str) -> dict[str, Any]:
+    async def list_messages(self, request: Any, user_id: str) -> JsonResponse:
         """A page of a mailbox, newest first (``order=asc`` for oldest first)."""
         name = _mailbox_param(request)
         limit = query_int(request, "limit", 20, minimum=1, maximum=MAX_LIMIT)
@@ -118,20 +102,22 @@ class MessagesApi:
             raise InvalidRequest("order must be asc or desc", {"field": "order", "value": order})
         account_id = await self._account_id(user_id)
         try:
-            mailbox, messages = await self.ctx.store.summaries.page(
+            mailbox, items = await self.ctx.store.summaries.page(
                 account_id, name, limit=limit, offset=offset, newest_first=order == "desc"
             )
         except StoreNotFound:
             await self.ctx.store.accounts.get(account_id)  # 404 for the user, if it is that
             raise NotFound(f"no such mailbox: {name}", {"field": "mailbox"}) from None
         page = Page(offset // limit + 1, limit)
-        return envelope(
+        # The page's JSON comes from PostgreSQL ready to write (store.summaries).
+        body = raw_envelope(
             request,
-            [summary_json(m) for m in messages],
+            items,
             mailbox.message_count,
             page,
             {"offset": offset, "mailbox": mailbox.name, "unseen": mailbox.unseen_count},
         )
+        return JsonResponse(body)
 
     async def _account_id(self, user_id: str) -> int:
         key = account_key(user_id)
