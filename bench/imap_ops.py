@@ -374,6 +374,7 @@ async def serve_a3mail(reactor: Any, args: argparse.Namespace, data_dir: Path) -
     from a3mail.auth.passwords import hash_password
     from a3mail.listeners import PROTOCOL_FACTORIES
     from a3mail.runtime import Runtime
+    from a3mail.smtp.delivery import parse_json
     from a3mail.store import Database, Store
     from a3mail.tls import ServerTLS
     from bench.common import bench_config
@@ -388,7 +389,10 @@ async def serve_a3mail(reactor: Any, args: argparse.Namespace, data_dir: Path) -
         await store.accounts.add(USER, password_hash=hash_password(PASSWORD))
         print(f"a3mail: delivering {args.messages} messages ...", file=sys.stderr)
         for n in range(args.messages):
-            await store.messages.deliver(await store.incoming(message(n)), [USER])
+            # Parsed at delivery, as SMTP and APPEND do (header size, body tree, envelope).
+            await store.messages.deliver(
+                await store.incoming(message(n)), [USER], parse=parse_json
+            )
         tls = ServerTLS.from_config(config.tls, config.hostname)
         runtime = Runtime(config=config, store=store, tls=tls, reactor=reactor)
         port = reactor.listenTCP(0, PROTOCOL_FACTORIES["imap"](runtime), interface="127.0.0.1")
