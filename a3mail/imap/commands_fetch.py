@@ -15,6 +15,7 @@ from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
 from a3mail.imap import framing
+from a3mail.imap.fetchfast import compile_fetch
 from a3mail.imap.fetchrender import FileRange, render_fetch
 from a3mail.imap.fetchspec import parse_fetch_items
 from a3mail.imap.session import SessionAPI
@@ -305,26 +306,20 @@ class FetchCommands(SessionAPI):
         failures = 0
         out: list[bytes] = []
         size = 0
+        fast = compile_fetch(spec, with_uid=uid_mode, with_modseq=self.condstore)
         for (record, seq), data in zip(batch, contents, strict=True):
             if spec.needs_file and data is None:
                 log.error("imap FETCH cannot read the file of uid {uid}", uid=record.uid)
                 failures += 1
                 continue
-            pieces = render_fetch(
-                spec,
-                record,
-                seq,
-                io.BytesIO(data) if data is not None else None,
-                with_uid=uid_mode,
-                with_modseq=self.condstore,
-                include_flags=record.uid in seen_now,
-            )
-            for piece in pieces:
-                if isinstance(piece, FileRange):
-                    assert data is not None
-                    piece = file_bytes(data, piece.offset, piece.length)
-                out.append(piece)
-                size += len(piece)
+            response = None
+            if fast is not None and record.uid not in seen_now:
+                response = fast(record, seq, data)
+            if response is not None:
+                out.append(response)
+                size += len(response)
+            else:
+                size += self._render_into(out, spec, record, seq, data, uid_mode, seen_now)
             if size >= WRITE_SIZE:
                 self.send(b"".join(out))
                 out.clear()
@@ -338,6 +333,35 @@ class FetchCommands(SessionAPI):
             self.resetTimeout()
             await flow.ready()
         return failures
+
+    def _render_into(
+        self,
+        out: list[bytes],
+        spec: Any,
+        record: Any,
+        seq: int,
+        data: bytes | None,
+        uid_mode: bool,
+        seen_now: set[int],
+    ) -> int:
+        """Append one message's response by ``render_fetch``; returns its length."""
+        pieces = render_fetch(
+            spec,
+            record,
+            seq,
+            io.BytesIO(data) if data is not None else None,
+            with_uid=uid_mode,
+            with_modseq=self.condstore,
+            include_flags=record.uid in seen_now,
+        )
+        size = 0
+        for piece in pieces:
+            if isinstance(piece, FileRange):
+                assert data is not None
+                piece = file_bytes(data, piece.offset, piece.length)
+            out.append(piece)
+            size += len(piece)
+        return size
 
     async def _stream(self, file: BinaryIO, offset: int, length: int, flow: Any) -> None:
         """Send *length* bytes of *file* from *offset*, pausing while the client is slow.

@@ -91,14 +91,7 @@ def render_fetch(
     Concatenating the pieces (FileRanges replaced by those bytes of the file) gives the
     response.  Never raises.
     """
-    items = list(spec.items)
-    names = {item.name for item in items}
-    if with_uid and fs.UID not in names:
-        items.insert(0, FetchItem(fs.UID))
-    if with_modseq and fs.MODSEQ not in names:
-        items.append(FetchItem(fs.MODSEQ))
-    if include_flags and fs.FLAGS not in names:
-        items.append(FetchItem(fs.FLAGS))
+    items = response_items(spec, with_uid, with_modseq, include_flags)
     source = _Source(msg, file)
     out = _Out()
     out.add(b"* %d FETCH (" % seq)
@@ -108,6 +101,21 @@ def render_fetch(
         out.extend(_render_safely(item, source))
     out.add(b")\r\n")
     return out.pieces
+
+
+def response_items(
+    spec: FetchSpec, with_uid: bool, with_modseq: bool, include_flags: bool = False
+) -> list[FetchItem]:
+    """The items of a response to *spec*, in order (see :func:`render_fetch`)."""
+    items = list(spec.items)
+    names = {item.name for item in items}
+    if with_uid and fs.UID not in names:
+        items.insert(0, FetchItem(fs.UID))
+    if with_modseq and fs.MODSEQ not in names:
+        items.append(FetchItem(fs.MODSEQ))
+    if include_flags and fs.FLAGS not in names:
+        items.append(FetchItem(fs.FLAGS))
+    return items
 
 
 def _render_safely(item: FetchItem, source: _Source) -> list[bytes | FileRange]:
@@ -138,17 +146,8 @@ def _fallback(item: FetchItem, source: _Source) -> bytes:
 
 def _render_item(out: _Out, item: FetchItem, source: _Source) -> None:
     name = item.name
-    msg = source.msg
-    if name == fs.UID:
-        out.add(b"UID %d" % msg.uid)
-    elif name == fs.FLAGS:
-        out.add(b"FLAGS (" + " ".join(msg.flag_names).encode("utf-8", "replace") + b")")
-    elif name == fs.MODSEQ:
-        out.add(b"MODSEQ (%d)" % msg.modseq)
-    elif name == fs.INTERNALDATE:
-        out.add(b'INTERNALDATE "' + internal_date(msg.internal_date) + b'"')
-    elif name == fs.RFC822_SIZE:
-        out.add(b"RFC822.SIZE %d" % source.size)
+    if name in METADATA_ITEMS:
+        out.add(render_metadata(name, source.msg, source.size))
     elif name == fs.ENVELOPE:
         out.add(b"ENVELOPE " + render_envelope(source.parsed.get("envelope")))
     elif name in (fs.BODY, fs.BODYSTRUCTURE):
@@ -168,6 +167,23 @@ def _render_item(out: _Out, item: FetchItem, source: _Source) -> None:
         _render_binary(out, item, source)
     else:  # pragma: no cover - parse_fetch_items only makes the names above
         raise ValueError(f"unknown item {name}")
+
+
+#: The items answered from the index record alone.
+METADATA_ITEMS = frozenset({fs.UID, fs.FLAGS, fs.MODSEQ, fs.INTERNALDATE, fs.RFC822_SIZE})
+
+
+def render_metadata(name: str, msg: Any, size: int) -> bytes:
+    """One of :data:`METADATA_ITEMS` for *msg* (``size`` is its checked RFC822.SIZE)."""
+    if name == fs.UID:
+        return b"UID %d" % msg.uid
+    if name == fs.FLAGS:
+        return b"FLAGS (" + " ".join(msg.flag_names).encode("utf-8", "replace") + b")"
+    if name == fs.MODSEQ:
+        return b"MODSEQ (%d)" % msg.modseq
+    if name == fs.INTERNALDATE:
+        return b'INTERNALDATE "' + internal_date(msg.internal_date) + b'"'
+    return b"RFC822.SIZE %d" % size
 
 
 def _label(item: FetchItem) -> bytes:
