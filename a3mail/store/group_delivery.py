@@ -37,8 +37,8 @@ from a3mail.logs import get_logger
 from a3mail.store.blobs import IncomingBlob
 from a3mail.store.context import StoreContext
 from a3mail.store.db import StoreUnavailable, deferred
+from a3mail.store.delivery_targets import delivery_result, now_local, resolve_targets
 from a3mail.store.index import INDEX_COLUMNS, index_values
-from a3mail.store.messages import _now, _resolve_all, _result
 from a3mail.store.names import INBOX
 from a3mail.store.records import DeliveryResult
 
@@ -169,7 +169,7 @@ class GroupDelivery:
         self.batches += 1
         recipients = sorted({r for item in batch for r in item.recipients})
         async with self.ctx.db.connection() as conn:
-            targets = await _resolve_all(conn, recipients)
+            targets = await resolve_targets(conn, recipients)
         for item in batch:
             item.targets = {r: targets[r] for r in item.recipients}
         await self.ctx.in_thread(self._link_batch, batch)
@@ -192,7 +192,7 @@ class GroupDelivery:
                 continue
             self.delivered += 1
             item.future.set_result(
-                [_result(r, item.targets[r], item.added) for r in item.recipients]
+                [delivery_result(r, item.targets[r], item.added) for r in item.recipients]
             )
 
     def _link_batch(self, batch: list[_Pending]) -> None:
@@ -262,7 +262,7 @@ class GroupDelivery:
         )
         if not rows:
             return
-        now = _now()
+        now = now_local()
         columns: list[list[Any]] = [[] for _ in _ROW_ARRAYS]
         for account_id, i, path in rows:
             item = items[i]

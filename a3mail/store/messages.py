@@ -20,17 +20,17 @@ from a3mail.store import events
 from a3mail.store.blobs import IncomingBlob
 from a3mail.store.context import StoreContext, fetchall, fetchone
 from a3mail.store.db import deferred
+from a3mail.store.delivery_targets import delivery_result, now_local, resolve_targets
 from a3mail.store.flag_update import change_flags
 from a3mail.store.index import INDEX_COLUMNS, index_values
 from a3mail.store.mailboxes import get_mailbox, get_mailbox_by_id
-from a3mail.store.names import INBOX, normalize_address, normalize_mailbox
+from a3mail.store.names import INBOX, normalize_mailbox
 from a3mail.store.records import (
     CopyResult,
     DeliveryResult,
     DeliveryStatus,
     Flag,
     FlagChange,
-    InvalidName,
     Mailbox,
     MessageContent,
     MessageInfo,
@@ -88,12 +88,12 @@ class Messages:
         """
         bits, keywords = split_flags(flags)
         async with self.ctx.db.connection() as conn:
-            targets = await _resolve_all(conn, recipients)
+            targets = await resolve_targets(conn, recipients)
         account_ids = sorted({a for ids in targets.values() for a in ids})
         values, linked = await self.ctx.in_thread(
             self._prepare, blob.path, parsed, parse, account_ids, "new"
         )
-        new = _NewMessage(bits, keywords, internal_date or _now(), blob.size, values)
+        new = _NewMessage(bits, keywords, internal_date or now_local(), blob.size, values)
         try:
             async with self.ctx.db.connection() as conn:
                 added = await _add_messages(
@@ -104,7 +104,7 @@ class Messages:
             raise
         refused = [path for a, path in linked.items() if added[a]["status"] != "delivered"]
         await self.ctx.in_thread(self._cleanup, refused, None if keep_source else blob.path)
-        return [_result(r, targets[r], added) for r in recipients]
+        return [delivery_result(r, targets[r], added) for r in recipients]
 
     def _prepare(
         self,
@@ -160,7 +160,7 @@ class Messages:
         values, linked = await self.ctx.in_thread(
             self._prepare, blob.path, parsed, parse, [account_id], "cur"
         )
-        new = _NewMessage(bits, keywords, internal_date or _now(), blob.size, values)
+        new = _NewMessage(bits, keywords, internal_date or now_local(), blob.size, values)
         try:
             async with self.ctx.db.connection() as conn:
                 added = (await _add_messages(self.ctx, conn, linked, name, new))[account_id]
@@ -442,40 +442,10 @@ async def _add_messages(
     return {r["account_id"]: r for r in rows}
 
 
-def _now() -> datetime:
-    return datetime.now().astimezone()
-
-
 def _json_text(value: Any) -> str:
     import json
 
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-async def _resolve_all(conn: Any, recipients: Sequence[str]) -> dict[str, tuple[int, ...]]:
-    """Map each recipient to its accounts (itself and its alias's local targets: an
-    account's own alias is a forward) in one query."""
-    normalized: dict[str, str | None] = {}
-    for recipient in recipients:
-        try:
-            normalized[recipient] = normalize_address(recipient)
-        except InvalidName:
-            normalized[recipient] = None
-    addresses = sorted({a for a in normalized.values() if a is not None})
-    rows = await fetchall(
-        conn,
-        "SELECT r.addr, a.id AS account_id FROM unnest(%(a)s::text[]) AS r(addr)"
-        " JOIN accounts a ON a.address = r.addr"
-        " UNION ALL"
-        " SELECT r.addr, ac.id FROM unnest(%(a)s::text[]) AS r(addr)"
-        " JOIN aliases al ON al.address = r.addr JOIN accounts ac ON ac.address = al.target"
-        " ORDER BY 1, 2",
-        {"a": addresses},
-    )
-    found: dict[str, list[int]] = {}
-    for row in rows:
-        found.setdefault(row["addr"], []).append(row["account_id"])
-    return {r: tuple(dict.fromkeys(found.get(a, ()))) if a else () for r, a in normalized.items()}
 
 
 async def _check_accounts(
@@ -564,21 +534,3 @@ async def _remove_rows(
         uids=uids,
     )
     return [r["blob_path"] for r in rows]
-
-
-def _result(
-    recipient: str, account_ids: tuple[int, ...], added: Mapping[int, Mapping[str, Any]]
-) -> DeliveryResult:
-    if not account_ids:
-        return DeliveryResult(recipient, DeliveryStatus.UNKNOWN)
-    for account_id in account_ids:
-        row = added.get(account_id)
-        if row is not None and row["status"] == "delivered":
-            return DeliveryResult(
-                recipient, DeliveryStatus.DELIVERED, account_id, row["mailbox_id"], row["uid"]
-            )
-    statuses = [added[a]["status"] if a in added else "unknown" for a in account_ids]
-    for status in ("over_quota", "disabled"):
-        if status in statuses:
-            return DeliveryResult(recipient, DeliveryStatus(status), account_ids[0])
-    return DeliveryResult(recipient, DeliveryStatus.UNKNOWN, account_ids[0])
