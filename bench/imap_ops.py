@@ -390,9 +390,7 @@ async def serve_a3mail(reactor: Any, args: argparse.Namespace, data_dir: Path) -
         print(f"a3mail: delivering {args.messages} messages ...", file=sys.stderr)
         for n in range(args.messages):
             # Parsed at delivery, as SMTP and APPEND do (header size, body tree, envelope).
-            await store.messages.deliver(
-                await store.incoming(message(n)), [USER], parse=parse_json
-            )
+            await store.messages.deliver(await store.incoming(message(n)), [USER], parse=parse_json)
         tls = ServerTLS.from_config(config.tls, config.hostname)
         runtime = Runtime(config=config, store=store, tls=tls, reactor=reactor)
         port = reactor.listenTCP(0, PROTOCOL_FACTORIES["imap"](runtime), interface="127.0.0.1")
