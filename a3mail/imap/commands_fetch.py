@@ -38,12 +38,23 @@ BATCH_BYTES = 4 * 1024 * 1024
 WRITE_SIZE = 256 * 1024
 
 
+def file_length(record: Any, header_only: bool) -> int:
+    """How many bytes of a message's file a FETCH reads: its top-level header when that is
+    all the items need and its size is indexed, else the whole message."""
+    size = max(0, int(record.size))
+    header_size = int(record.header_size or 0)
+    if header_only and 0 < header_size <= size:
+        return header_size
+    return size
+
+
 def in_memory_batches(
-    records: list[tuple[Any, int]], needs_file: bool
+    records: list[tuple[Any, int]], needs_file: bool, header_only: bool = False
 ) -> Iterator[list[tuple[Any, int]]]:
     """Split (record, seq) pairs into batches read and answered together: consecutive
-    small messages up to :data:`BATCH_BYTES` in all; each big message alone.  Without
-    files every batch is small in memory, so all go together."""
+    messages whose needed bytes (:func:`file_length`) are small, up to :data:`BATCH_BYTES`
+    in all; each big one alone.  Without files every batch is small in memory, so all go
+    together."""
     if not needs_file:
         if records:
             yield records
@@ -51,7 +62,7 @@ def in_memory_batches(
     batch: list[tuple[Any, int]] = []
     total = 0
     for pair in records:
-        size = pair[0].size
+        size = file_length(pair[0], header_only)
         if size > SMALL_MESSAGE or total + size > BATCH_BYTES:
             if batch:
                 yield batch
@@ -167,11 +178,12 @@ class FetchCommands(SessionAPI):
         flow = FlowControl()
         self.transport.registerProducer(flow, True)
         failures = 0
-        step = CHUNK_FLAGS_ONLY if spec.flags_only else CHUNK_UIDS
+        flags_only, needs_file, header_only = spec.flags_only, spec.needs_file, spec.header_only
+        step = CHUNK_FLAGS_ONLY if flags_only else CHUNK_UIDS
         try:
             for start in range(0, len(uids), step):
                 chunk = uids[start : start + step]
-                if spec.flags_only and not seen_now:
+                if flags_only and not seen_now:
                     await self._fetch_flags_only(spec, chunk, uid_mode, changed_since, flow)
                     if flow.stopped or self._closed:
                         return b"NO Connection closed"
@@ -182,13 +194,19 @@ class FetchCommands(SessionAPI):
                     if changed_since is None or record.modseq > changed_since
                     if (seq := view.seq_of(record.uid)) is not None
                 ]
-                for batch in in_memory_batches(records, spec.needs_file):
-                    if len(batch) == 1 and batch[0][0].size > SMALL_MESSAGE and spec.needs_file:
+                for batch in in_memory_batches(records, needs_file, header_only):
+                    if (
+                        needs_file
+                        and len(batch) == 1
+                        and file_length(batch[0][0], header_only) > SMALL_MESSAGE
+                    ):
                         record, seq = batch[0]  # big: streamed from its file
                         ok = await self._fetch_one(spec, record, seq, uid_mode, seen_now, flow)
                         failures += 0 if ok else 1
                     else:
-                        failures += await self._fetch_batch(spec, batch, uid_mode, seen_now, flow)
+                        failures += await self._fetch_batch(
+                            spec, batch, uid_mode, seen_now, flow, needs_file, header_only
+                        )
                     if flow.stopped or self._closed:
                         return b"NO Connection closed"
         finally:
@@ -297,18 +315,25 @@ class FetchCommands(SessionAPI):
         uid_mode: bool,
         seen_now: set[int],
         flow: FlowControl,
+        needs_file: bool,
+        header_only: bool,
     ) -> int:
         """Responses for small messages, their files read in one worker-thread call and the
-        output written in a few large writes.  Returns how many could not be sent."""
+        output written in a few large writes (*needs_file* and *header_only* are *spec*'s).
+        Returns how many could not be sent."""
         contents: list[bytes | None] = [None] * len(batch)
-        if spec.needs_file:
-            contents = await self.factory.store.messages.read_many([r for r, _ in batch])
+        if needs_file:
+            records = [r for r, _ in batch]
+            lengths = None
+            if header_only:  # a header sync: only the headers are read
+                lengths = [file_length(r, True) for r in records]
+            contents = await self.factory.store.messages.read_many(records, lengths)
         failures = 0
         out: list[bytes] = []
         size = 0
         fast = compile_fetch(spec, with_uid=uid_mode, with_modseq=self.condstore)
         for (record, seq), data in zip(batch, contents, strict=True):
-            if spec.needs_file and data is None:
+            if needs_file and data is None:
                 log.error("imap FETCH cannot read the file of uid {uid}", uid=record.uid)
                 failures += 1
                 continue

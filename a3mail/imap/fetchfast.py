@@ -7,7 +7,8 @@ per-message item dispatch of :func:`a3mail.imap.fetchrender.render_fetch`.
 
 It covers UID, FLAGS, MODSEQ, INTERNALDATE, RFC822.SIZE, RFC822, RFC822.HEADER,
 RFC822.TEXT and ``BODY[]``, ``BODY[HEADER]``, ``BODY[TEXT]`` (PEEK or not, no partial), for
-messages whose file is in memory, as long as it has the indexed size and a known header size.
+messages whose file is in memory, as long as it has the indexed size (for the header items,
+at least the header: a header sync reads only that) and a known header size.
 Anything else (a section of a part, ENVELOPE, a short file) returns None: the caller then
 uses ``render_fetch``, whose output this one matches byte for byte (the tests compare them).
 """
@@ -57,7 +58,9 @@ def compile_fetch(spec: FetchSpec, *, with_uid: bool, with_modseq: bool) -> Fast
             if kind in METADATA_ITEMS:
                 out.append(render_metadata(kind, msg, size))
             else:
-                if data is None or len(data) != size:
+                if data is None or (
+                    len(data) < header_size if kind == _HEADER else len(data) != size
+                ):
                     return None  # a missing or short file: render_fetch pads and logs
                 start, end = (
                     (0, size)

@@ -81,7 +81,7 @@ def render_fetch(
 ) -> list[bytes | FileRange]:
     """The pieces of ONE ``* seq FETCH (...)\\r\\n`` response for *msg*.
 
-    *msg* is a record from ``store.search.fetch_info`` (MessageInfo fields, plus ``parsed``
+    *msg* is a record from ``store.search.fetch_info`` (a ``FetchRecord``, with ``parsed``
     when *spec* ``.needs_parsed``).  *file* is the open message file (binary, seekable) and
     is required when *spec* ``.needs_file``; it is only read from (never closed) here.
     Items come in request order; ``UID`` is added first when *with_uid* (UID FETCH) and

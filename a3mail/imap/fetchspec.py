@@ -128,6 +128,20 @@ class FetchItem:
         return self.name in (BODY_SECTION, BINARY, BINARY_SIZE, RFC822, RFC822_HEADER, RFC822_TEXT)
 
     @property
+    def header_only(self) -> bool:
+        """Whether the message's top-level header is all of the file this item reads
+        (``BODY[HEADER]``, ``BODY[HEADER.FIELDS (..)]``, ``.NOT``, ``RFC822.HEADER``)."""
+        if self.name == RFC822_HEADER:
+            return True
+        section = self.section
+        return (
+            self.name == BODY_SECTION
+            and section is not None
+            and not section.part
+            and section.text in (HEADER, HEADER_FIELDS, HEADER_FIELDS_NOT)
+        )
+
+    @property
     def needs_parsed(self) -> bool:
         """Whether answering needs the cached parse (envelope, body tree)."""
         if self.name in (ENVELOPE, BODY, BODYSTRUCTURE, BINARY, BINARY_SIZE):
@@ -142,6 +156,8 @@ class FetchSpec:
     - ``items``: the :class:`FetchItem` s in request order (macros expanded, duplicates dropped).
     - ``needs_file``: the message file must be opened and passed to ``render_fetch``.
     - ``needs_parsed``: ask ``fetch_info(..., with_parsed=True)``.
+    - ``header_only``: the file is needed, but only its top-level header (a header sync):
+      reading the first ``header_size`` bytes of each file is enough.
     - ``sets_seen``: a non-peek ``BODY[...]``/``BINARY[...]``, ``RFC822`` or ``RFC822.TEXT``
       was asked: set ``\\Seen`` on the messages (read-write mailbox only) before answering.
     - ``wants_modseq``: ``MODSEQ`` was asked (CONDSTORE: the session enables it and includes
@@ -159,6 +175,11 @@ class FetchSpec:
     def needs_parsed(self) -> bool:
         """See the class docstring."""
         return any(item.needs_parsed for item in self.items)
+
+    @property
+    def header_only(self) -> bool:
+        """See the class docstring."""
+        return self.needs_file and all(item.header_only for item in self.items if item.needs_file)
 
     @property
     def sets_seen(self) -> bool:

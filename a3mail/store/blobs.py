@@ -184,13 +184,23 @@ class BlobStore:
         with self.open(rel_path) as f:
             return f.read()
 
-    def read_many(self, rel_paths: Iterable[str]) -> list[bytes | None]:
+    def read_many(
+        self, rel_paths: Iterable[str], sizes: Iterable[int] | None = None, *, whole: bool = True
+    ) -> list[bytes | None]:
         """The bytes of several stored messages, in order (blocking: call it once, in a
-        worker thread, for a batch); None for a file that cannot be read."""
+        worker thread, for a batch); None for a file that cannot be read.
+
+        With *whole*, each file is read whole and *sizes* (the indexed sizes) are hints
+        that let a file be read with one ``read`` call (``os.open``/``os.read`` without a
+        buffered file object: half the cost per small file).  Without it, at most
+        ``sizes[i]`` bytes are read from the start of each file (the header of a message
+        with a big attachment, for a header sync)."""
+        wanted = iter(sizes) if sizes is not None else itertools.repeat(READ_HINT)
+        read = _read_whole if whole else _read_prefix
         out: list[bytes | None] = []
-        for rel in rel_paths:
+        for rel, size in zip(rel_paths, wanted):
             try:
-                out.append(self.read(rel))
+                out.append(read(self._checked(rel), size))
             except (OSError, ValueError):
                 out.append(None)
         return out
@@ -260,3 +270,37 @@ def _rmtree(path: Path) -> None:
         for name in dirs:
             os.rmdir(os.path.join(root, name))
     os.rmdir(path)
+
+
+#: How much :meth:`BlobStore.read_many` asks for at once when no size is known.
+READ_HINT = 64 * 1024
+
+
+def _read_whole(path: str, size: int) -> bytes:
+    """All bytes of the file at *path*, expected to be *size* long (one ``read`` call when
+    it is)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        first = os.read(fd, max(size, 0) + 1)
+        if len(first) <= size:
+            return first
+        pieces = [first]
+        while chunk := os.read(fd, READ_HINT):
+            pieces.append(chunk)
+        return b"".join(pieces)
+    finally:
+        os.close(fd)
+
+
+def _read_prefix(path: str, length: int) -> bytes:
+    """The first *length* bytes of the file at *path* (fewer if it is shorter)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        pieces: list[bytes] = []
+        left = max(length, 0)
+        while left > 0 and (chunk := os.read(fd, left)):
+            pieces.append(chunk)
+            left -= len(chunk)
+        return b"".join(pieces)
+    finally:
+        os.close(fd)

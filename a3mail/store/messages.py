@@ -10,6 +10,7 @@ file exists: nothing acknowledged is ever lost.
 from __future__ import annotations
 
 import builtins
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, BinaryIO
@@ -385,10 +386,17 @@ class Messages:
         return await self.ctx.in_thread(self.ctx.blobs.read, info.blob_path)
 
     @deferred
-    async def read_many(self, infos: Sequence[Any]) -> builtins.list[bytes | None]:
-        """The stored bytes of several messages (records with a ``blob_path``), read in
-        one worker thread; None for a file that cannot be read."""
-        return await self.ctx.in_thread(self.ctx.blobs.read_many, [i.blob_path for i in infos])
+    async def read_many(
+        self, infos: Sequence[Any], lengths: Sequence[int] | None = None
+    ) -> builtins.list[bytes | None]:
+        """The stored bytes of several messages (records with ``blob_path`` and ``size``),
+        read in one worker thread; None for a file that cannot be read.  With *lengths*,
+        only that many bytes from the start of each file."""
+        paths = [i.blob_path for i in infos]
+        if lengths is not None:
+            read_prefixes = functools.partial(self.ctx.blobs.read_many, whole=False)
+            return await self.ctx.in_thread(read_prefixes, paths, lengths)
+        return await self.ctx.in_thread(self.ctx.blobs.read_many, paths, [i.size for i in infos])
 
 
 # -- helpers used inside transactions ---------------------------------------------------

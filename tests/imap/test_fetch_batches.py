@@ -14,8 +14,9 @@ from tests.imap.support import ImapTestCase, message, tagged
 
 
 class Record:
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, header_size: int = 0) -> None:
         self.size = size
+        self.header_size = header_size
 
 
 class BatchSplitTests(SynchronousTestCase):
@@ -24,6 +25,16 @@ class BatchSplitTests(SynchronousTestCase):
         self.patch(commands_fetch, "SMALL_MESSAGE", 60)
         pairs = [(Record(size), n) for n, size in enumerate([40, 40, 30, 70, 10], start=1)]
         batches = [[seq for _, seq in batch] for batch in in_memory_batches(pairs, True)]
+        self.assertEqual(batches, [[1, 2], [3], [4], [5]])
+
+    def test_a_header_sync_counts_only_the_headers(self):
+        """BODY[HEADER]-only FETCHes batch big messages by their header size; a message
+        without a known header size counts whole."""
+        self.patch(commands_fetch, "BATCH_BYTES", 100)
+        self.patch(commands_fetch, "SMALL_MESSAGE", 60)
+        sizes = [(10**6, 40), (10**6, 40), (10**6, 30), (70, 0), (10**6, 10**7)]
+        pairs = [(Record(*size), n) for n, size in enumerate(sizes, start=1)]
+        batches = [[seq for _, seq in batch] for batch in in_memory_batches(pairs, True, True)]
         self.assertEqual(batches, [[1, 2], [3], [4], [5]])
 
     def test_without_files_everything_is_one_batch(self):
@@ -45,9 +56,9 @@ class BatchedFetchTests(ImapTestCase):
         reads: list[Any] = []
         original = self.store.messages.read_many
 
-        def counting(infos):
+        def counting(infos, lengths=None):
             reads.append(len(infos))
-            return original(infos)
+            return original(infos, lengths)
 
         self.patch(self.store.messages, "read_many", counting)
         writes: list[bytes] = []
@@ -61,6 +72,36 @@ class BatchedFetchTests(ImapTestCase):
         self.assertEqual(tagged(out, b"a"), b"OK FETCH completed")
         self.assertEqual(reads, [6])
         self.assertEqual(len(writes), 2)  # the responses, then the tagged line
+
+    async def test_a_header_sync_reads_only_the_headers(self):
+        """FETCH of header items reads each file's header only, big messages included, in
+        one batch, and answers byte-exact."""
+        self.patch(commands_fetch, "SMALL_MESSAGE", 200)
+        bodies = [message(f"note {n}", "x" * (300 * n)) for n in range(1, 4)]
+        for body in bodies:
+            await self.deliver(body)
+        proto = await self.session()
+        reads: list[Any] = []
+        original = self.store.messages.read_many
+
+        def spying(infos, lengths=None):
+            reads.append(lengths)
+            return original(infos, lengths)
+
+        self.patch(self.store.messages, "read_many", spying)
+        out = await self.send(
+            proto, b"a FETCH 1:* (BODY.PEEK[HEADER.FIELDS (Subject)] BODY.PEEK[HEADER])\r\n"
+        )
+        headers = [data[: data.index(b"\r\n\r\n") + 4] for data in bodies]
+        self.assertEqual(reads, [[len(h) for h in headers]])
+        for n, header in enumerate(headers, start=1):
+            subject = b"Subject: note %d\r\n\r\n" % n
+            self.assertIn(
+                b"* %d FETCH (BODY[HEADER.FIELDS (Subject)] {%d}\r\n%s BODY[HEADER] {%d}\r\n%s)"
+                % (n, len(subject), subject, len(header), header),
+                out,
+            )
+        self.assertEqual(tagged(out, b"a"), b"OK FETCH completed")
 
     async def test_a_big_message_is_streamed_between_batched_ones(self):
         self.patch(commands_fetch, "SMALL_MESSAGE", 200)

@@ -51,9 +51,6 @@ def spec_of(items: list[str]) -> Any:
 
 def record(data: bytes, header_size: int, flags: int, keywords: tuple[str, ...]) -> Any:
     return FetchRecord(
-        id=1,
-        mailbox_id=1,
-        account_id=1,
         uid=4242,
         modseq=99,
         flags=flags,
@@ -62,14 +59,6 @@ def record(data: bytes, header_size: int, flags: int, keywords: tuple[str, ...])
         size=len(data),
         blob_path="x",
         header_size=header_size,
-        sent_date=None,
-        subject="",
-        from_addr="",
-        to_addr="",
-        message_id=None,
-        has_attachments=False,
-        verification_code=None,
-        preview="",
         parsed={},
     )
 
@@ -121,6 +110,21 @@ class EquivalenceTests(unittest.TestCase):
             fast(msg, 1, b""), general(spec, msg, 1, b"", with_uid=True, with_modseq=False)
         )
 
+    def test_header_items_render_from_the_header_alone(self) -> None:
+        """A header sync reads only each file's header: the header items render from those
+        bytes exactly as render_fetch does from the whole file."""
+        data = b"Subject: x\r\nFrom: a@b\r\n\r\n" + b"body\r\n" * 1000
+        msg = record(data, 26, 0, ())
+        for items in (["UID", "BODY.PEEK[HEADER]", "RFC822.SIZE"], ["RFC822.HEADER", "FLAGS"]):
+            spec = spec_of(items)
+            self.assertTrue(spec.header_only, items)
+            fast = compile_fetch(spec, with_uid=True, with_modseq=False)
+            assert fast is not None
+            self.assertEqual(
+                fast(msg, 2, data[:26]),
+                general(spec, msg, 2, data, with_uid=True, with_modseq=False),
+            )
+
     def test_items_it_does_not_cover_are_declined(self) -> None:
         for item in DECLINED:
             spec = spec_of(["UID", item])
@@ -131,7 +135,10 @@ class EquivalenceTests(unittest.TestCase):
         spec = spec_of(["BODY.PEEK[HEADER]"])
         fast = compile_fetch(spec, with_uid=True, with_modseq=False)
         assert fast is not None
-        self.assertIsNone(fast(record(data, 14, 0, ()), 1, data[:-3]), "short file")
+        self.assertIsNone(fast(record(data, 14, 0, ()), 1, data[:10]), "short header")
+        whole = compile_fetch(spec_of(["BODY.PEEK[]"]), with_uid=True, with_modseq=False)
+        assert whole is not None
+        self.assertIsNone(whole(record(data, 14, 0, ()), 1, data[:-3]), "short file")
         self.assertIsNone(fast(record(data, 0, 0, ()), 1, data), "no header size")
         self.assertIsNone(fast(record(data, 14, 0, ()), 1, None), "no file")
         flags_only = compile_fetch(spec_of(["FLAGS"]), with_uid=True, with_modseq=True)

@@ -84,9 +84,6 @@ def record(raw: bytes, *, parsed: Any = "parse", flags: int = 0, **extra: Any) -
         parsed = json.loads(json.dumps(parse_message(raw).to_json()))
     header_size = parsed.get("header_size", 0) if isinstance(parsed, dict) else 0
     values: dict[str, Any] = {
-        "id": 1,
-        "mailbox_id": 1,
-        "account_id": 1,
         "uid": 7,
         "modseq": 42,
         "flags": flags,
@@ -95,14 +92,6 @@ def record(raw: bytes, *, parsed: Any = "parse", flags: int = 0, **extra: Any) -
         "size": len(raw),
         "blob_path": "x",
         "header_size": header_size,
-        "sent_date": None,
-        "subject": "",
-        "from_addr": "",
-        "to_addr": "",
-        "message_id": None,
-        "has_attachments": False,
-        "verification_code": None,
-        "preview": "",
         "parsed": parsed,
     }
     values.update(extra)

@@ -155,6 +155,25 @@ class NeedsTests(unittest.TestCase):
         self.assertFalse(self.spec("FLAGS").wants_modseq)
         self.assertTrue(self.spec("(UID)").wants_uid)
 
+    def test_header_only(self) -> None:
+        """Items that read no more of the file than its top-level header."""
+        for items in (
+            "BODY.PEEK[HEADER]",
+            "(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (From Subject)] FLAGS)",
+            "(BODY[HEADER.FIELDS.NOT (Received)]<0.100> RFC822.HEADER ENVELOPE)",
+        ):
+            self.assertTrue(self.spec(items).header_only, items)
+        for items in (
+            "(FLAGS UID)",
+            "BODY.PEEK[]",
+            "(BODY.PEEK[HEADER] BODY.PEEK[TEXT])",
+            "BODY.PEEK[1.HEADER]",
+            "BODY.PEEK[1.MIME]",
+            "RFC822",
+            "BINARY.PEEK[1]",
+        ):
+            self.assertFalse(self.spec(items).header_only, items)
+
     def test_flags_only(self) -> None:
         self.assertTrue(self.spec("(FLAGS UID MODSEQ)").flags_only)
         self.assertTrue(self.spec("FLAGS").flags_only)

@@ -34,3 +34,15 @@ class BlobPathTests(SynchronousTestCase):
             self.blobs.read_many(["mail/tmp/a", "mail/tmp/missing", "../x"]),
             [b"first", None, None],
         )
+
+    def test_read_many_reads_whole_files_whatever_the_size_hint(self) -> None:
+        """The indexed size is only a hint: a file longer or shorter than it is still read
+        exactly, and a missing file is None."""
+        big = bytes(range(256)) * 1000
+        (self.data_dir / "mail" / "tmp" / "big").write_bytes(big)
+        (self.data_dir / "mail" / "tmp" / "empty").write_bytes(b"")
+        paths = ["mail/tmp/big"] * 4 + ["mail/tmp/empty", "mail/tmp/missing"]
+        self.assertEqual(
+            self.blobs.read_many(paths, [len(big), 10, len(big) * 2, 0, 0, 5]),
+            [big, big, big, big, b"", None],
+        )
