@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import re
 
-from .codewords import CONTEXT, DATE_WORDS, INTRO, NEGATIVE, NOUN, STRONG
+from .codewords import CONTEXT, DATE_WORDS, INTRO, NEGATIVE, NOUN, has_strong_words
 
 #: Characters of each source that are looked at.
 MAX_SCAN = 30_000
@@ -220,7 +220,7 @@ def extract_verification_code(subject: str, text: str, html_text: str) -> str | 
     sources = [_Source(_prepare(s or "")) for s in (subject, text, html_text)]
     if not any(src.candidates for src in sources):
         return None
-    strong_anywhere = any(STRONG.search(src.text) for src in sources)
+    strong_anywhere = any(has_strong_words(src.text) for src in sources)
     best: tuple[int, str] | None = None
     for src in sources:
         for start, end in src.candidates:

@@ -219,6 +219,36 @@ CONTEXT = _alternation(_STRONG_CONTEXT + _WEAK_CONTEXT)
 STRONG = _alternation(_STRONG_NOUNS + _STRONG_CONTEXT)
 NEGATIVE = _alternation(_NEGATIVE)
 
+# STRONG is looked for over whole texts (up to 30,000 characters each), which the
+# case-insensitive alternation does slowly: the regex engine tries every word at every
+# position (1.3 ms for 3.6 KB).  Over the lower-cased text, a case-sensitive alternation of
+# words that do not start with ``\b`` lets it skip to the characters a word can start
+# with (9 times faster); the two ``\b`` words are matched without it and checked after.
+_STRONG_WORDS = _STRONG_NOUNS + _STRONG_CONTEXT
+assert all(word == word.lower() for word in _STRONG_WORDS), "STRONG words must be lower-case"
+_STRONG_PLAIN = re.compile(
+    "|".join(f"(?:{word})" for word in _STRONG_WORDS if not word.startswith(r"\b"))
+)
+_STRONG_BOUNDED = re.compile(
+    "|".join(f"(?:{word[2:]})" for word in _STRONG_WORDS if word.startswith(r"\b"))
+)
+_WORD_CHAR = re.compile(r"\w")
+
+
+def has_strong_words(text: str) -> bool:
+    """Whether *text* contains STRONG vocabulary anywhere (what ``STRONG.search`` tells,
+    over ``text.lower()``: the rare letters whose case-insensitive match differs from
+    their lower case, such as the long s or the Kelvin sign, are not folded)."""
+    lowered = text.lower()
+    if _STRONG_PLAIN.search(lowered):
+        return True
+    for match in _STRONG_BOUNDED.finditer(lowered):
+        start = match.start()
+        if start == 0 or not _WORD_CHAR.match(lowered, start - 1):
+            return True
+    return False
+
+
 #: Words that make a year-like or date-like number on the same line a date.
 DATE_WORDS = re.compile(
     r"(?i)\b(?:date|dated|year|copyright|jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec"

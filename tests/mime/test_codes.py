@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from twisted.trial import unittest
 
 from a3mail.mime import extract_verification_code, parse_message
+from a3mail.mime.codewords import STRONG, has_strong_words
 
 from .corpus import CASES, NEGATIVE, POSITIVE
 
@@ -113,3 +116,52 @@ class RuleTests(unittest.TestCase):
     def test_no_keyword_no_code(self) -> None:
         """Numbers without any code keyword are never taken."""
         self.assertIsNone(code("Meeting moved to room 4821.\n\n482913\n"))
+
+
+# Letters whose case-insensitive regex match differs from their lower case (long s, Kelvin
+# sign, dotted and dotless i, Angstrom sign, capital sharp s): has_strong_words does not fold
+# them.
+_UNFOLDED = "\u017f\u212a\u0130\u0131\u212b\u1e9e"
+_STRONG_SAMPLES = [
+    "Verification Code",
+    "OTP",
+    "otps",
+    "hotp",
+    "2FA",
+    "x2fa",
+    "2fab",
+    "_otp",
+    "é2fa",
+    "PASSCODE",
+    "Sign-Up code",
+    "log in codes",
+    "验证码",
+    "ПОДТВЕРЖДЕНИЕ",
+    "Bestätigung",
+    "VÉRIFICATION",
+    "one-time",
+    "ONE\ttime",
+    "access  codes",
+    "Two Factor",
+    "код",
+]
+
+
+class StrongWordsTests(unittest.TestCase):
+    """has_strong_words answers what the case-insensitive STRONG pattern answers."""
+
+    @settings(max_examples=500, deadline=None)
+    @given(
+        st.lists(st.one_of(st.sampled_from(_STRONG_SAMPLES), st.text(max_size=6)), max_size=6),
+        st.sampled_from(["", " ", "\n"]),
+    )
+    def test_same_answer_as_the_case_insensitive_pattern(self, parts, glue) -> None:
+        text = glue.join(parts)
+        assume(not any(c in _UNFOLDED for c in text))
+        self.assertEqual(has_strong_words(text), STRONG.search(text) is not None, repr(text))
+
+    def test_word_boundaries_of_the_short_words(self) -> None:
+        for text in ("your OTP: 123", "otp", "(2fa)", "OTPs are"):
+            self.assertTrue(has_strong_words(text), text)
+        for text in ("hotp", "otpx", "x2fa", "2fab", "_otp"):
+            self.assertFalse(has_strong_words(text), text)
