@@ -114,12 +114,18 @@ class Messages:
         parse: Parser | None,
         account_ids: Sequence[int],
         sub: str,
+        consume: bool = False,
     ) -> tuple[dict[str, Any], dict[int, str]]:
         """In a worker thread: parse the file if asked, then link it into each account's
-        directory and fsync those directories.  Returns the index values and the paths."""
+        directory and fsync those directories; with *consume*, then unlink the incoming
+        file (its content now lives in the links; the start-up sweep removes a link whose
+        transaction never committed).  Returns the index values and the paths."""
         if parsed is None and parse is not None:
             parsed = self.ctx.blobs.parse_file(source, parse)
-        return index_values(parsed), self._link_all(source, account_ids, sub)
+        linked = self._link_all(source, account_ids, sub)
+        if consume:
+            self.ctx.blobs.remove_incoming(source)
+        return index_values(parsed), linked
 
     def _cleanup(self, refused: Sequence[str], incoming: Any) -> None:
         """In a worker thread: unlink files nobody took, and the incoming file."""
@@ -154,12 +160,13 @@ class Messages:
         """Append a message to an existing mailbox; returns the mailbox and the new UID.
 
         :class:`NotFound` if the mailbox does not exist, :class:`OverQuota` past the quota.
-        *parsed* / *parse* as for :meth:`deliver`.
+        *parsed* / *parse* as for :meth:`deliver`.  The incoming *blob* is consumed whatever
+        the outcome (removing it again is harmless).
         """
         bits, keywords = split_flags(flags)
         name = normalize_mailbox(mailbox)
         values, linked = await self.ctx.in_thread(
-            self._prepare, blob.path, parsed, parse, [account_id], "cur"
+            self._prepare, blob.path, parsed, parse, [account_id], "cur", True
         )
         new = _NewMessage(bits, keywords, internal_date or now_local(), blob.size, values)
         try:
@@ -174,7 +181,6 @@ class Messages:
         except BaseException:
             await self.ctx.in_thread(self.ctx.blobs.remove, linked.values())
             raise
-        await self.ctx.in_thread(self._cleanup, [], blob.path)
         return result, int(added["uid"])
 
     # -- copy and move -----------------------------------------------------------------------

@@ -171,6 +171,9 @@ class MailboxChangeTests(StoreTestCase):
         blob = await self.store.incoming(MESSAGE)
         with self.assertRaises(NotFound):
             await self.store.messages.append(self.alice.id, "Missing", blob)
+        self.assertFalse(blob.path.exists())  # consumed whatever the outcome
+        files = list(self.store.blobs.account_files(self.alice.id))
+        self.assertEqual([f for f in files if "/cur/" in f], [])  # the link is removed too
 
     async def test_append_over_quota(self):
         await self.store.accounts.set_quota(self.alice.id, len(MESSAGE) * 3 + 1)
