@@ -21,7 +21,7 @@ log = get_logger(__name__)
 
 PROTOCOL_NAME = "imap"
 BASE_CAPABILITIES = (
-    b"IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CONDSTORE"
+    b"IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CONDSTORE QRESYNC"
     b" SPECIAL-USE LIST-EXTENDED LIST-STATUS QUOTA QUOTA=RES-STORAGE CHILDREN"
 )
 MAX_ID_FIELDS = 30
@@ -171,15 +171,16 @@ class AuthCommands(SessionAPI):
         return b"OK [CAPABILITY " + self.capability_string() + b"] Logged in"
 
     async def cmd_enable(self, tag: bytes, args: list[Token], command: framing.Command) -> bytes:
-        """ENABLE (RFC 5161): CONDSTORE."""
+        """ENABLE (RFC 5161): CONDSTORE, QRESYNC (which implies CONDSTORE, RFC 7162)."""
         if not args:
             raise ImapSyntaxError("ENABLE takes capability names")
         enabled = []
         for arg in args:
             name = atom_upper(arg)
-            if name == b"CONDSTORE" and name not in self.enabled:
+            if name in (b"CONDSTORE", b"QRESYNC") and name not in self.enabled:
                 self.enabled.add(name)
                 self.condstore = True
+                self.qresync = self.qresync or name == b"QRESYNC"
                 enabled.append(name)
         self.send(b"* ENABLED" + b"".join(b" " + n for n in enabled) + b"\r\n")
         return b"OK ENABLE completed"

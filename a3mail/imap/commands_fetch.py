@@ -18,9 +18,10 @@ from a3mail.imap import framing
 from a3mail.imap.fetchfast import compile_fetch
 from a3mail.imap.fetchrender import FileRange, render_fetch
 from a3mail.imap.fetchspec import parse_fetch_items
+from a3mail.imap.qresync import expunged_in, parse_fetch_modifiers, vanished_line
 from a3mail.imap.session import SessionAPI
-from a3mail.imap.tokens import ImapSyntaxError, ParenList, Token
-from a3mail.imap.wire import atom_upper, number
+from a3mail.imap.tokens import ImapSyntaxError, Token
+from a3mail.imap.wire import parse_sequence_set
 from a3mail.logs import get_logger
 from a3mail.store.records import flag_names
 
@@ -145,25 +146,29 @@ class FetchCommands(SessionAPI):
         return await self._fetch(args, False)
 
     async def cmd_uid_fetch(self, tag: bytes, args: list[Token], command: framing.Command) -> bytes:
-        """UID FETCH set items [(CHANGEDSINCE n)]."""
+        """UID FETCH set items [(CHANGEDSINCE n [VANISHED])]."""
         return await self._fetch(args, True)
 
     async def _fetch(self, args: list[Token], uid_mode: bool) -> bytes:
         if len(args) < 2 or len(args) > 3:
             raise ImapSyntaxError("FETCH takes a set and items")
         changed_since: int | None = None
+        vanished = False
         if len(args) == 3:
-            modifiers = args[2]
-            if not isinstance(modifiers, ParenList) or len(modifiers.items) != 2:
-                raise ImapSyntaxError("Unknown FETCH modifier")
-            if atom_upper(modifiers.items[0]) != b"CHANGEDSINCE":
-                raise ImapSyntaxError("Unknown FETCH modifier")
-            changed_since = number(modifiers.items[1])
+            changed_since, vanished = parse_fetch_modifiers(args[2])
+            if vanished and not (uid_mode and self.qresync):
+                raise ImapSyntaxError("VANISHED needs UID FETCH and QRESYNC enabled")
         spec = parse_fetch_items([args[1]])
         uids = self.message_uids(args[0], uid_mode)
         if spec.wants_modseq or changed_since is not None:
             self.condstore = True
         view = self.view()
+        if vanished:  # RFC 7162 3.2.6: the set's UIDs expunged since, before the FETCHes
+            assert changed_since is not None
+            gone = await expunged_in(
+                self.factory.store, view, changed_since, parse_sequence_set(args[0])
+            )
+            self.send(vanished_line(gone, earlier=True))
         seen_now: set[int] = set()
         if spec.sets_seen and not view.readonly:
             unseen = [u for u in uids if not view.is_seen(u)]

@@ -10,6 +10,7 @@ from twisted.internet.defer import Deferred
 
 from a3mail.imap import framing, searchspec
 from a3mail.imap.commands_fetch import FetchCommands
+from a3mail.imap.qresync import SelectParams, parse_select_params, resync
 from a3mail.imap.selected import SelectedMailbox
 from a3mail.imap.states import State
 from a3mail.imap.tokens import ImapSyntaxError, ParenList, Token
@@ -60,23 +61,22 @@ class SelectedCommands(FetchCommands):
     # -- SELECT / EXAMINE ---------------------------------------------------------------
 
     async def cmd_select(self, tag: bytes, args: list[Token], command: framing.Command) -> bytes:
-        """SELECT name [(CONDSTORE)]."""
+        """SELECT name [(CONDSTORE | QRESYNC (...))]."""
         return await self._select(args, readonly=False)
 
     async def cmd_examine(self, tag: bytes, args: list[Token], command: framing.Command) -> bytes:
-        """EXAMINE name [(CONDSTORE)]."""
+        """EXAMINE name [(CONDSTORE | QRESYNC (...))]."""
         return await self._select(args, readonly=True)
 
     async def _select(self, args: list[Token], readonly: bool) -> bytes:
         if not args or len(args) > 2:
             raise ImapSyntaxError("Expected a mailbox name")
+        params = SelectParams()
         if len(args) == 2:
-            params = args[1]
-            if not isinstance(params, ParenList) or [atom_upper(p) for p in params.items] != [
-                b"CONDSTORE"
-            ]:
-                raise ImapSyntaxError("Unknown SELECT parameter")
-            self.condstore = True
+            params = parse_select_params(args[1], self.qresync)
+            self.condstore = self.condstore or params.condstore
+        if self.selected is not None:  # RFC 7162 3.2.11: ends the old mailbox's responses
+            self.send(b"* OK [CLOSED] Previous mailbox closed\r\n")
         self.deselect()
         name = decode_mailbox(args[0])
         mailbox = await self.factory.store.mailboxes.get(self.account.id, name)
@@ -109,6 +109,8 @@ class SelectedCommands(FetchCommands):
             b"* OK [UIDNEXT %d] Predicted next UID\r\n" % mailbox.uidnext,
             b"* OK [HIGHESTMODSEQ %d] Highest\r\n" % mailbox.highestmodseq,
         ]
+        if params.qresync is not None:
+            lines.append(await resync(self.factory.store, view, params.qresync))
         self.send(b"".join(lines))
         mode = b"READ-ONLY" if readonly else b"READ-WRITE"
         return b"OK [%s] %s completed" % (mode, b"EXAMINE" if readonly else b"SELECT")
@@ -156,14 +158,9 @@ class SelectedCommands(FetchCommands):
         return b"OK EXPUNGE completed"
 
     def send_expunges(self, uids: list[int]) -> None:
-        """``* n EXPUNGE`` for messages this session removed (highest first)."""
-        view = self.view()
-        lines = []
-        for uid in sorted(uids, reverse=True):
-            seq = view.remove(uid)
-            if seq is not None:
-                lines.append(b"* %d EXPUNGE\r\n" % seq)
-        self.send(b"".join(lines))
+        """``* n EXPUNGE`` (or ``* VANISHED`` with QRESYNC) for messages this session
+        removed."""
+        self.send(b"".join(self.view().expunge_lines(uids, self.qresync)))
 
     # -- STORE --------------------------------------------------------------------------
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import bisect
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from a3mail.imap.qresync import vanished_line
 from a3mail.imap.snapshots import Snapshot, SnapshotCache
 from a3mail.logs import get_logger
 from a3mail.store import events
@@ -118,6 +119,11 @@ class SelectedMailbox:
             return None
         return self._bits[seq - 1], self._keywords.get(uid, ()), self._modseqs[seq - 1]
 
+    def changed_since(self, modseq: int) -> list[tuple[int, int]]:
+        """(sequence number, UID) of the messages whose cached MODSEQ is above *modseq*."""
+        uids, modseqs = self.uids, self._modseqs
+        return [(i + 1, uids[i]) for i in range(len(uids)) if modseqs[i] > modseq]
+
     def is_seen(self, uid: int) -> bool:
         """Whether the cache has ``\\Seen`` on the message."""
         seq = self.seq_of(uid)
@@ -166,6 +172,20 @@ class SelectedMailbox:
             self._keywords.pop(uid, None)
         self._expunged.discard(uid)
         return seq
+
+    def expunge_lines(self, uids: Iterable[int], qresync: bool) -> list[bytes]:
+        """Drop expunged messages from the view and say so: ``* n EXPUNGE`` (highest first),
+        or one ``* VANISHED uids`` for a QRESYNC session."""
+        lines: list[bytes] = []
+        gone: list[int] = []
+        for uid in sorted(uids, reverse=True):
+            seq = self.remove(uid)
+            if seq is not None:
+                gone.append(uid)
+                lines.append(b"* %d EXPUNGE\r\n" % seq)
+        if qresync:
+            return [vanished_line(gone, earlier=False)] if gone else []
+        return lines
 
     # -- changes from the bus ------------------------------------------------------------
 
@@ -223,17 +243,17 @@ class SelectedMailbox:
         """True when :meth:`updates` has something to report."""
         return bool(self._added or self._resync or self._expunged or self._flag_uids)
 
-    async def updates(self, *, allow_expunge: bool, condstore: bool) -> list[bytes]:
-        """Untagged responses for the changes noted since the last call."""
+    async def updates(
+        self, *, allow_expunge: bool, condstore: bool, qresync: bool = False
+    ) -> list[bytes]:
+        """Untagged responses for the changes noted since the last call (expunges as one
+        ``VANISHED`` when the session enabled QRESYNC)."""
         lines: list[bytes] = []
         if self._resync:
             self._resync = False
             await self._full_resync()
         if allow_expunge and self._expunged:
-            for uid in sorted(self._expunged, reverse=True):
-                seq = self.remove(uid)
-                if seq is not None:
-                    lines.append(b"* %d EXPUNGE\r\n" % seq)
+            lines += self.expunge_lines(self._expunged, qresync)
             self._expunged.clear()
         if self._added:
             self._added = False

@@ -70,6 +70,7 @@ class IMAPServer(imap4.IMAP4Server, AuthCommands, MailboxCommands, SelectedComma
         self.selected: SelectedMailbox | None = None
         self.enabled: set[bytes] = set()
         self.condstore = False
+        self.qresync = False
         self.reader: framing.CommandReader | None = None
         self._busy = False
         self._pumping = False
@@ -304,7 +305,9 @@ class IMAPServer(imap4.IMAP4Server, AuthCommands, MailboxCommands, SelectedComma
             self.send(b"* BYE Selected mailbox was deleted\r\n")
             self.close()
             return
-        lines = await view.updates(allow_expunge=allow_expunge, condstore=self.condstore)
+        lines = await view.updates(
+            allow_expunge=allow_expunge, condstore=self.condstore, qresync=self.qresync
+        )
         if lines:
             self.send(b"".join(lines))
 

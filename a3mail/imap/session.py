@@ -26,6 +26,7 @@ class SessionAPI:
     selected: SelectedMailbox | None
     enabled: set[bytes]
     condstore: bool
+    qresync: bool
     reader: CommandReader | None
     _closed: bool
 

@@ -121,6 +121,48 @@ class ImaplibTests(SocketTestCase):
         self.assertIn(b"* 1 EXPUNGE\r\n", pushed)
         self.assertIn(b"c OK IDLE terminated\r\n", pushed)
 
+    async def test_qresync_resynchronises_an_imaplib_client(self):
+        """A client that knew the mailbox at some MODSEQ comes back with QRESYNC: imaplib
+        gets the expunged UID as VANISHED (EARLIER) and the changed flags as FETCH."""
+        for _ in range(3):
+            await self.deliver()
+        port = self.ports["imap"]
+
+        def client() -> dict[str, Any]:
+            imap = imaplib.IMAP4("127.0.0.1", port, timeout=10)
+            imap.login(USER, PASSWORD)
+            imap.select("INBOX")
+            uidvalidity = imap.response("UIDVALIDITY")[1][0]
+            modseq = imap.response("HIGHESTMODSEQ")[1][0]
+            imap.uid("STORE", "1", "+FLAGS", "(\\Deleted)")
+            imap.expunge()
+            imap.uid("STORE", "3", "+FLAGS", "(\\Answered)")
+            imap.logout()
+            imap = imaplib.IMAP4("127.0.0.1", port, timeout=10)
+            imap.login(USER, PASSWORD)
+            r: dict[str, Any] = {"enable": imap._simple_command("ENABLE", "QRESYNC")}
+            r["enabled"] = imap.response("ENABLED")
+            qresync = b"(QRESYNC (%s %s))" % (uidvalidity, modseq)
+            r["select"] = imap._simple_command("SELECT", "INBOX", qresync.decode())
+            r["vanished"] = imap.response("VANISHED")
+            r["fetch"] = imap.response("FETCH")
+            imap.state = "SELECTED"  # imaplib only tracks its own select()
+            imap.uid("STORE", "2", "+FLAGS", "(\\Deleted)")
+            r["expunge"] = imap.expunge()
+            r["vanished_now"] = imap.response("VANISHED")
+            imap.logout()
+            return r
+
+        r = await in_thread(client)
+        self.assertEqual(r["enable"][0], "OK")
+        self.assertEqual(r["enabled"][1], [b"QRESYNC"])
+        self.assertEqual(r["select"][0], "OK")
+        self.assertEqual(r["vanished"][1], [b"(EARLIER) 1"])
+        [fetch] = r["fetch"][1]
+        self.assertRegex(fetch, rb"^2 \(FLAGS \(\\Answered\) UID 3 MODSEQ \(\d+\)\)$")
+        self.assertEqual(r["expunge"], ("OK", [None]))  # no "* n EXPUNGE" any more
+        self.assertEqual(r["vanished_now"][1], [b"2"])
+
 
 class TLSTests(SocketTestCase):
     allow_plaintext_loopback = False
