@@ -1,5 +1,5 @@
 """Commands on the selected mailbox: SELECT, EXAMINE, CHECK, CLOSE, UNSELECT, EXPUNGE,
-UID EXPUNGE, STORE, COPY, MOVE (and their UID forms), SEARCH, and IDLE.  FETCH is in
+UID EXPUNGE, STORE, COPY, MOVE (and their UID forms), SEARCH, SORT, and IDLE.  FETCH is in
 :mod:`a3mail.imap.commands_fetch`."""
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from a3mail.imap import framing, searchspec
 from a3mail.imap.commands_fetch import FetchCommands
 from a3mail.imap.qresync import SelectParams, parse_select_params, resync
 from a3mail.imap.selected import SelectedMailbox
+from a3mail.imap.sortspec import parse_sort_criteria, sort_records
 from a3mail.imap.states import State
-from a3mail.imap.tokens import ImapSyntaxError, ParenList, Token
+from a3mail.imap.tokens import Atom, ImapSyntaxError, ParenList, Token
 from a3mail.imap.wire import (
     atom_upper,
     decode_mailbox,
@@ -307,6 +308,38 @@ class SelectedCommands(FetchCommands):
             self.condstore = True
         self.send(line + b"\r\n")
         return b"OK SEARCH completed"
+
+    # -- SORT (RFC 5256) ----------------------------------------------------------------
+
+    async def cmd_sort(self, tag: bytes, args: list[Token], command: framing.Command) -> bytes:
+        """SORT (criteria) charset keys: ``* SORT`` with sequence numbers in sort order."""
+        return await self._sort(args, False)
+
+    async def cmd_uid_sort(self, tag: bytes, args: list[Token], command: framing.Command) -> bytes:
+        """UID SORT (criteria) charset keys."""
+        return await self._sort(args, True)
+
+    async def _sort(self, args: list[Token], uid_mode: bool) -> bytes:
+        if len(args) < 3:
+            raise ImapSyntaxError("SORT takes criteria, a charset and search keys")
+        criteria = parse_sort_criteria(args[0])
+        try:  # the charset is not optional here, otherwise the keys are SEARCH's
+            query = searchspec.parse_search([Atom(b"CHARSET"), *args[1:]])
+        except searchspec.BadCharset:
+            return b"NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset"
+        view = self.view()
+        store = self.factory.store
+        result = await store.search.search(
+            self.account.id, view.mailbox.id, query.resolve(view.uids)
+        )
+        records = await store.search.sort_keys(self.account.id, view.mailbox.id, result.uids)
+        ordered = sort_records(records, criteria)
+        if uid_mode:
+            numbers = [u for u in ordered if u in view]
+        else:
+            numbers = [s for s in map(view.seq_of, ordered) if s is not None]
+        self.send(b"* SORT" + b"".join(b" %d" % n for n in numbers) + b"\r\n")
+        return b"OK SORT completed"
 
     # -- IDLE ---------------------------------------------------------------------------
 

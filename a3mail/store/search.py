@@ -83,6 +83,19 @@ class FetchRecord(NamedTuple):
         return flag_names(self.flags, self.keywords)
 
 
+class SortRecord(NamedTuple):
+    """What SORT (RFC 5256) compares of one message, from :meth:`MessageSearch.sort_keys`."""
+
+    uid: int
+    internal_date: datetime
+    sent_date: datetime | None
+    size: int
+    subject: str
+    from_mailbox: str
+    to_mailbox: str
+    cc_mailbox: str
+
+
 @attrs.frozen
 class FlagsRecord:
     """The flags of one message (what ``FETCH 1:* (FLAGS)`` needs), from :meth:`fetch_flags`."""
@@ -148,32 +161,43 @@ class MessageSearch:
         """The records of the messages with these UIDs that still exist, in UID order, with
         the cached parse when *with_parsed*.  Reads :data:`FETCH_CHUNK` rows per statement;
         call it per chunk of a big FETCH so that 100k messages are never loaded at once."""
-        wanted = sorted({int(u) for u in uids})
         columns = _SELECT_INFO + (f", {_SELECT_PARSED}" if with_parsed else "")
-        out: list[FetchRecord] = []
+        rows = await self._rows_by_uid(columns, account_id, mailbox_id, uids)
+        return [_record(row, with_parsed) for row in rows]
+
+    @deferred
+    async def sort_keys(
+        self, account_id: int, mailbox_id: int, uids: Sequence[int]
+    ) -> list[SortRecord]:
+        """What SORT compares of the messages with these UIDs that still exist, in UID
+        order: dates, size, decoded subject, and the local part of the first From, To and
+        Cc address (from the cached envelope; empty when there is none)."""
+        rows = await self._rows_by_uid(_SORT_COLUMNS, account_id, mailbox_id, uids)
+        return [SortRecord._make(row) for row in rows]
+
+    async def _rows_by_uid(
+        self, columns: str, account_id: int, mailbox_id: int, uids: Sequence[int]
+    ) -> list[tuple[Any, ...]]:
+        """*columns* of the messages with these UIDs, in UID order, :data:`FETCH_CHUNK`
+        rows per statement.  Each statement selects the chunk's UID range, plus
+        ``uid = ANY(..)`` when it has gaps; not a join with unnest(..), whose generic plan
+        (psycopg prepares repeated statements) took 3-4 times as long for 500 messages."""
+        wanted = sorted({int(u) for u in uids})
+        out: list[tuple[Any, ...]] = []
         async with self.ctx.db.connection() as conn:
             for start in range(0, len(wanted), FETCH_CHUNK):
                 chunk = wanted[start : start + FETCH_CHUNK]
-                cur = conn.cursor(row_factory=tuple_row)
-                # The chunk's range, plus ``uid = ANY(..)`` when it has gaps; not a join
-                # with unnest(..), whose generic plan (psycopg prepares repeated
-                # statements) took 3-4 times as long for 500 messages.
                 first, last = chunk[0], chunk[-1]
-                if last - first + 1 == len(chunk):  # wanted is sorted and unique
-                    await cur.execute(
-                        f"SELECT {columns} FROM messages m"
-                        " WHERE m.account_id = %s AND m.mailbox_id = %s"
-                        " AND m.uid BETWEEN %s AND %s ORDER BY m.uid",
-                        (account_id, mailbox_id, first, last),
-                    )
-                else:
-                    await cur.execute(
-                        f"SELECT {columns} FROM messages m"
-                        " WHERE m.account_id = %s AND m.mailbox_id = %s"
-                        " AND m.uid BETWEEN %s AND %s AND m.uid = ANY(%s) ORDER BY m.uid",
-                        (account_id, mailbox_id, first, last, chunk),
-                    )
-                out.extend(_record(row, with_parsed) for row in await cur.fetchall())
+                gaps = last - first + 1 != len(chunk)  # wanted is sorted and unique
+                cur = conn.cursor(row_factory=tuple_row)
+                await cur.execute(
+                    f"SELECT {columns} FROM messages m"
+                    " WHERE m.account_id = %s AND m.mailbox_id = %s AND m.uid BETWEEN %s AND %s"
+                    + (" AND m.uid = ANY(%s)" if gaps else "")
+                    + " ORDER BY m.uid",
+                    (account_id, mailbox_id, first, last, *([chunk] if gaps else [])),
+                )
+                out.extend(await cur.fetchall())
         return out
 
     @deferred
@@ -212,6 +236,12 @@ _KEYWORDS = FETCH_COLUMNS.index("keywords")
 assert _KEYWORDS == 3 and FetchRecord._fields[-1] == "parsed"
 _FIELDS = len(FETCH_COLUMNS)
 _SELECT_INFO = ", ".join(f"m.{name}" for name in FETCH_COLUMNS)
+_SORT_COLUMNS = (
+    "m.uid, m.internal_date, m.sent_date, m.size, m.subject,"
+    " coalesce(m.parsed->'envelope'->'from'->0->>'mailbox', ''),"
+    " coalesce(m.parsed->'envelope'->'to'->0->>'mailbox', ''),"
+    " coalesce(m.parsed->'envelope'->'cc'->0->>'mailbox', '')"
+)
 # Only the parts of the parse FETCH renders (not the header fields kept for SEARCH, etc.).
 _SELECT_PARSED = (
     "jsonb_build_object('envelope', m.parsed->'envelope',"

@@ -234,6 +234,24 @@ class SearchTests(StoreTestCase):
         records = await self.store.search.fetch_info(self.account.id, self.box.id, self.uids)
         self.assertEqual([r.uid for r in records], self.uids)
 
+    async def test_sort_keys(self) -> None:
+        """What SORT compares, in UID order, for the UIDs that exist (gaps and unknown UIDs
+        included): decoded subject, first address local parts, dates, size."""
+        records = await self.store.search.sort_keys(
+            self.account.id, self.box.id, [self.uids[3], self.uids[1], self.uids[0], 99999]
+        )
+        self.assertEqual([r.uid for r in records], [self.uids[0], self.uids[1], self.uids[3]])
+        report, greeting, legacy = records
+        self.assertEqual(
+            (report.subject, report.from_mailbox, report.to_mailbox, report.cc_mailbox),
+            ("Quarterly report", "alice", "bob", "carol"),
+        )
+        self.assertEqual(greeting.subject, "Привет мир")
+        self.assertEqual((greeting.cc_mailbox, legacy.cc_mailbox), ("", "erin"))
+        self.assertEqual(report.internal_date, at("2024-02-01T10:00:00"))
+        self.assertEqual(report.size, len(REPORT))
+        self.assertEqual(await self.store.search.sort_keys(self.account.id, self.box.id, []), [])
+
     async def test_fetch_flags(self) -> None:
         """The FLAGS-only fast path: uid, modseq, flags and keywords, in UID order."""
         from a3mail.store import search
