@@ -8,7 +8,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 
-from a3mail.imap import framing, searchspec
+from a3mail.imap import framing, searchspec, threadspec
 from a3mail.imap.commands_fetch import FetchCommands
 from a3mail.imap.qresync import SelectParams, parse_select_params, resync
 from a3mail.imap.selected import SelectedMailbox
@@ -323,23 +323,60 @@ class SelectedCommands(FetchCommands):
         if len(args) < 3:
             raise ImapSyntaxError("SORT takes criteria, a charset and search keys")
         criteria = parse_sort_criteria(args[0])
-        try:  # the charset is not optional here, otherwise the keys are SEARCH's
-            query = searchspec.parse_search([Atom(b"CHARSET"), *args[1:]])
-        except searchspec.BadCharset:
+        found = await self._matches(args[1:])
+        if found is None:
             return b"NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset"
+        store, view = self.factory.store, self.view()
+        records = await store.search.sort_keys(self.account.id, view.mailbox.id, found)
+        number = self._numbering(uid_mode)
+        ordered = sort_records(records, criteria)
+        self.send(b"* SORT" + b"".join(b" %d" % number(u) for u in ordered) + b"\r\n")
+        return b"OK SORT completed"
+
+    # -- THREAD (RFC 5256) --------------------------------------------------------------
+
+    async def cmd_thread(self, tag: bytes, args: list[Token], command: framing.Command) -> bytes:
+        """THREAD algorithm charset keys: ``* THREAD`` with sequence numbers."""
+        return await self._thread(args, False)
+
+    async def cmd_uid_thread(
+        self, tag: bytes, args: list[Token], command: framing.Command
+    ) -> bytes:
+        """UID THREAD algorithm charset keys."""
+        return await self._thread(args, True)
+
+    async def _thread(self, args: list[Token], uid_mode: bool) -> bytes:
+        if len(args) < 3:
+            raise ImapSyntaxError("THREAD takes an algorithm, a charset and search keys")
+        algorithm = threadspec.parse_algorithm(args[0])
+        found = await self._matches(args[1:])
+        if found is None:
+            return b"NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset"
+        store, view = self.factory.store, self.view()
+        records = await store.search.thread_keys(self.account.id, view.mailbox.id, found)
+        roots = threadspec.thread(records, algorithm)
+        data = threadspec.render(roots, self._numbering(uid_mode))
+        self.send(b"* THREAD" + (b" " + data if data else b"") + b"\r\n")
+        return b"OK THREAD completed"
+
+    async def _matches(self, args: list[Token]) -> list[int] | None:
+        """The UIDs (in the view) matching ``charset keys...``; None for another charset."""
+        try:  # the charset is not optional here, otherwise the keys are SEARCH's
+            query = searchspec.parse_search([Atom(b"CHARSET"), *args])
+        except searchspec.BadCharset:
+            return None
         view = self.view()
-        store = self.factory.store
-        result = await store.search.search(
+        result = await self.factory.store.search.search(
             self.account.id, view.mailbox.id, query.resolve(view.uids)
         )
-        records = await store.search.sort_keys(self.account.id, view.mailbox.id, result.uids)
-        ordered = sort_records(records, criteria)
+        return [u for u in result.uids if u in view]
+
+    def _numbering(self, uid_mode: bool) -> Any:
+        """UID -> the number the client sees (the UID, or its sequence number)."""
         if uid_mode:
-            numbers = [u for u in ordered if u in view]
-        else:
-            numbers = [s for s in map(view.seq_of, ordered) if s is not None]
-        self.send(b"* SORT" + b"".join(b" %d" % n for n in numbers) + b"\r\n")
-        return b"OK SORT completed"
+            return int
+        view = self.view()
+        return lambda uid: view.seq_of(uid) or 0
 
     # -- IDLE ---------------------------------------------------------------------------
 

@@ -53,7 +53,7 @@ MAX_BUFFERED = 256 * 1024
 Handler = Callable[[Any, bytes, list[Token], framing.Command], Awaitable[bytes | None]]
 
 # Commands during which EXPUNGE responses must not be sent (RFC 3501 7.4.1).
-NO_EXPUNGE_DURING = frozenset({b"FETCH", b"STORE", b"SEARCH", b"SORT"})
+NO_EXPUNGE_DURING = frozenset({b"FETCH", b"STORE", b"SEARCH", b"SORT", b"THREAD"})
 
 
 class IMAPServer(imap4.IMAP4Server, AuthCommands, MailboxCommands, SelectedCommands):
@@ -373,6 +373,8 @@ COMMANDS: dict[bytes, tuple[Handler, frozenset[State]]] = {
     b"UID SEARCH": (IMAPServer.cmd_uid_search, _SELECTED),
     b"SORT": (IMAPServer.cmd_sort, _SELECTED),
     b"UID SORT": (IMAPServer.cmd_uid_sort, _SELECTED),
+    b"THREAD": (IMAPServer.cmd_thread, _SELECTED),
+    b"UID THREAD": (IMAPServer.cmd_uid_thread, _SELECTED),
     b"FETCH": (IMAPServer.cmd_fetch, _SELECTED),
     b"UID FETCH": (IMAPServer.cmd_uid_fetch, _SELECTED),
     b"STORE": (IMAPServer.cmd_store, _SELECTED),

@@ -96,6 +96,18 @@ class SortRecord(NamedTuple):
     cc_mailbox: str
 
 
+class ThreadRecord(NamedTuple):
+    """What THREAD (RFC 5256) needs of one message, from :meth:`MessageSearch.thread_keys`."""
+
+    uid: int
+    internal_date: datetime
+    sent_date: datetime | None
+    subject: str
+    message_id: str | None
+    in_reply_to: str | None
+    references: str | None
+
+
 @attrs.frozen
 class FlagsRecord:
     """The flags of one message (what ``FETCH 1:* (FLAGS)`` needs), from :meth:`fetch_flags`."""
@@ -175,6 +187,16 @@ class MessageSearch:
         rows = await self._rows_by_uid(_SORT_COLUMNS, account_id, mailbox_id, uids)
         return [SortRecord._make(row) for row in rows]
 
+    @deferred
+    async def thread_keys(
+        self, account_id: int, mailbox_id: int, uids: Sequence[int]
+    ) -> list[ThreadRecord]:
+        """What THREAD needs of the messages with these UIDs that still exist, in UID
+        order: dates, decoded subject, Message-ID, In-Reply-To (from the cached envelope)
+        and References (from the cached header fields)."""
+        rows = await self._rows_by_uid(_THREAD_COLUMNS, account_id, mailbox_id, uids)
+        return [ThreadRecord._make(row) for row in rows]
+
     async def _rows_by_uid(
         self, columns: str, account_id: int, mailbox_id: int, uids: Sequence[int]
     ) -> list[tuple[Any, ...]]:
@@ -241,6 +263,13 @@ _SORT_COLUMNS = (
     " coalesce(m.parsed->'envelope'->'from'->0->>'mailbox', ''),"
     " coalesce(m.parsed->'envelope'->'to'->0->>'mailbox', ''),"
     " coalesce(m.parsed->'envelope'->'cc'->0->>'mailbox', '')"
+)
+_THREAD_COLUMNS = (
+    "m.uid, m.internal_date, m.sent_date, m.subject, m.message_id,"
+    " m.parsed->'envelope'->>'in_reply_to',"
+    " (SELECT h->>1 FROM jsonb_array_elements(CASE jsonb_typeof(m.parsed->'headers')"
+    " WHEN 'array' THEN m.parsed->'headers' ELSE '[]' END) AS h"
+    " WHERE h->>0 = 'references' LIMIT 1)"
 )
 # Only the parts of the parse FETCH renders (not the header fields kept for SEARCH, etc.).
 _SELECT_PARSED = (

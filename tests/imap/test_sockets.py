@@ -60,6 +60,7 @@ class ImaplibTests(SocketTestCase):
                 r["search"] = imap.search(None, "SUBJECT", "apples")
                 r["uid_search"] = imap.uid("SEARCH", "FLAGGED")
                 r["sort"] = imap.sort("(REVERSE SUBJECT)", "UTF-8", "ALL")
+                r["thread"] = imap.thread("REFERENCES", "UTF-8", "ALL")
                 r["store"] = imap.store("1", "+FLAGS", "(\\Deleted)")
                 r["copy"] = imap.copy("2", "Projects")
                 r["move"] = imap.uid("MOVE", "3", "Projects")
@@ -84,6 +85,9 @@ class ImaplibTests(SocketTestCase):
         self.assertEqual(r["search"], ("OK", [b"1"]))
         self.assertEqual(r["uid_search"], ("OK", [b"4"]))
         self.assertEqual(r["sort"], ("OK", [b"2 3 4 1"]))  # pears, hello, hello, apples
+        self.assertEqual(r["thread"][0], "OK")
+        [threads] = r["thread"][1]
+        self.assertEqual(sorted(re.findall(rb"\d+", threads)), [b"1", b"2", b"3", b"4"])
         self.assertEqual(r["copy"][0], "OK")
         self.assertEqual(r["move"][0], "OK")
         self.assertEqual(r["expunge"], ("OK", [b"3", b"1"]))  # MOVE's, then EXPUNGE's

@@ -252,6 +252,28 @@ class SearchTests(StoreTestCase):
         self.assertEqual(report.size, len(REPORT))
         self.assertEqual(await self.store.search.sort_keys(self.account.id, self.box.id, []), [])
 
+    async def test_thread_keys(self) -> None:
+        """Message-ID, In-Reply-To and References come from the cached parse; a message
+        stored without a parse has none."""
+        raw = crlf(
+            "From: a@a.example\nSubject: Re: Re: plans\nMessage-ID: <c@x>\n"
+            "In-Reply-To: <b@x>\nReferences: <a@x>\n <b@x>\n\nok\n"
+        )
+        blob = await self.store.incoming(raw)
+        _, uid = await self.store.messages.append(
+            self.account.id, "INBOX", blob, parsed=parse_message(raw).to_json()
+        )
+        blob = await self.store.incoming(b"Subject: bare\r\n\r\nx\r\n")
+        _, bare = await self.store.messages.append(self.account.id, "INBOX", blob)
+        one, two = await self.store.search.thread_keys(self.account.id, self.box.id, [bare, uid])
+        self.assertEqual(
+            (one.uid, one.subject, one.message_id, one.in_reply_to, one.references),
+            (uid, "Re: Re: plans", "<c@x>", "<b@x>", "<a@x> <b@x>"),
+        )
+        self.assertEqual(
+            (two.uid, two.message_id, two.in_reply_to, two.references), (bare, None, None, None)
+        )
+
     async def test_fetch_flags(self) -> None:
         """The FLAGS-only fast path: uid, modseq, flags and keywords, in UID order."""
         from a3mail.store import search
