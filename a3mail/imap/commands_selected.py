@@ -10,6 +10,7 @@ from twisted.internet.defer import Deferred
 
 from a3mail.imap import framing, searchspec, threadspec
 from a3mail.imap.commands_fetch import FetchCommands
+from a3mail.imap.esearch import esearch_line, split_return_options
 from a3mail.imap.qresync import SelectParams, parse_select_params, resync
 from a3mail.imap.selected import SelectedMailbox
 from a3mail.imap.sortspec import parse_sort_criteria, sort_records
@@ -281,16 +282,18 @@ class SelectedCommands(FetchCommands):
     # -- SEARCH -------------------------------------------------------------------------
 
     async def cmd_search(self, tag: bytes, args: list[Token], command: framing.Command) -> bytes:
-        """SEARCH keys: ``* SEARCH`` with sequence numbers (always sent, even empty)."""
-        return await self._search(args, False)
+        """SEARCH [RETURN (..)] keys: ``* SEARCH`` with sequence numbers (always sent, even
+        empty), or ``* ESEARCH`` with RETURN options (RFC 4731)."""
+        return await self._search(tag, args, False)
 
     async def cmd_uid_search(
         self, tag: bytes, args: list[Token], command: framing.Command
     ) -> bytes:
-        """UID SEARCH keys."""
-        return await self._search(args, True)
+        """UID SEARCH [RETURN (..)] keys."""
+        return await self._search(tag, args, True)
 
-    async def _search(self, args: list[Token], uid_mode: bool) -> bytes:
+    async def _search(self, tag: bytes, args: list[Token], uid_mode: bool) -> bytes:
+        options, args = split_return_options(args)
         try:
             query = searchspec.parse_search(args)
         except searchspec.BadCharset:
@@ -302,10 +305,16 @@ class SelectedCommands(FetchCommands):
             found = [u for u in result.uids if u in view]
         else:
             found = [s for s in map(view.seq_of, result.uids) if s is not None]
-        line = b"* SEARCH" + b"".join(b" %d" % n for n in found)
+        modseq = None
         if getattr(query, "uses_modseq", False) and found and result.highest_modseq is not None:
-            line += b" (MODSEQ %d)" % result.highest_modseq
+            modseq = result.highest_modseq
             self.condstore = True
+        if options is not None:
+            self.send(esearch_line(tag, uid_mode, options, found, modseq))
+            return b"OK SEARCH completed"
+        line = b"* SEARCH" + b"".join(b" %d" % n for n in found)
+        if modseq is not None:
+            line += b" (MODSEQ %d)" % modseq
         self.send(line + b"\r\n")
         return b"OK SEARCH completed"
 
