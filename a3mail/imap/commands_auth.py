@@ -9,6 +9,7 @@ from twisted.cred.credentials import UsernamePassword
 from twisted.cred.error import UnauthorizedLogin
 
 from a3mail.imap import framing
+from a3mail.imap.compress import Deflate
 from a3mail.imap.session import SessionAPI
 from a3mail.imap.states import State
 from a3mail.imap.tokens import Atom, ImapSyntaxError, ParenList, String, Token
@@ -41,6 +42,8 @@ class AuthCommands(SessionAPI):
                 caps.append(b"AUTH=PLAIN AUTH=LOGIN")
             else:
                 caps.append(b"LOGINDISABLED")
+        elif self.deflate is None:
+            caps.append(b"COMPRESS=DEFLATE")
         return b" ".join(caps)
 
     def passwords_allowed(self) -> bool:
@@ -185,6 +188,21 @@ class AuthCommands(SessionAPI):
                 enabled.append(name)
         self.send(b"* ENABLED" + b"".join(b" " + n for n in enabled) + b"\r\n")
         return b"OK ENABLE completed"
+
+    async def cmd_compress(self, tag: bytes, args: list[Token], command: framing.Command) -> None:
+        """COMPRESS DEFLATE (RFC 4978): the OK goes out uncompressed, then both directions
+        are deflated; whatever the client sent after the command is compressed already."""
+        if len(args) != 1 or atom_upper(args[0]) != b"DEFLATE":
+            raise ImapSyntaxError("COMPRESS takes the mechanism DEFLATE")
+        if self.deflate is not None:
+            self.send(tag + b" NO [COMPRESSIONACTIVE] Already compressing\r\n")
+            return
+        self.send(tag + b" OK DEFLATE active\r\n")
+        assert self.reader is not None
+        received = bytes(self.reader.buffer)
+        self.reader.buffer.clear()
+        self.deflate = Deflate()
+        self.deflate.add(received)
 
     async def cmd_namespace(self, tag: bytes, args: list[Token], command: framing.Command) -> bytes:
         """NAMESPACE (RFC 2342): personal only; no other users', no shared namespace."""

@@ -20,6 +20,7 @@ and :mod:`a3mail.imap.commands_selected`; this module is the session engine.
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -33,6 +34,7 @@ from a3mail.imap import framing
 from a3mail.imap.commands_auth import AuthCommands
 from a3mail.imap.commands_mailbox import MailboxCommands
 from a3mail.imap.commands_selected import SelectedCommands
+from a3mail.imap.compress import Deflate
 from a3mail.imap.lexer import tokenize
 from a3mail.imap.selected import SelectedMailbox
 from a3mail.imap.states import State
@@ -71,6 +73,7 @@ class IMAPServer(imap4.IMAP4Server, AuthCommands, MailboxCommands, SelectedComma
         self.enabled: set[bytes] = set()
         self.condstore = False
         self.qresync = False
+        self.deflate: Deflate | None = None
         self.reader: framing.CommandReader | None = None
         self._busy = False
         self._pumping = False
@@ -133,13 +136,48 @@ class IMAPServer(imap4.IMAP4Server, AuthCommands, MailboxCommands, SelectedComma
         if self._closed or self.phase is State.LOGOUT or self.reader is None:
             return
         self.resetTimeout()
-        self.reader.feed(data)
-        if len(self.reader) > MAX_BUFFERED and not self._paused:
+        if self.deflate is not None:
+            self.deflate.add(data)
+            if not self._inflate():
+                return
+        else:
+            self.reader.feed(data)
+        if self._input_waiting() and not self._paused:
             self._paused = True
             self.transport.pauseProducing()
         self._pump()
         if self._mid_command():
             quick_ack(self.transport)
+
+    def _input_waiting(self) -> bool:
+        """Whether so much input is buffered (or still compressed) that reading the socket
+        should pause."""
+        assert self.reader is not None
+        pending = self.deflate is not None and bool(self.deflate.pending)
+        return len(self.reader) > MAX_BUFFERED or pending
+
+    def _inflate(self) -> bool:
+        """Inflate compressed input into the reader while it holds less than
+        :data:`MAX_BUFFERED`; False (and the session ended) for a corrupt stream."""
+        assert self.deflate is not None and self.reader is not None
+        while self.deflate.pending and len(self.reader) <= MAX_BUFFERED:
+            try:
+                data = self.deflate.inflate()
+            except zlib.error:
+                log.info("imap: invalid compressed data from {peer}", peer=self.peer_ip())
+                self.send(b"* BYE Invalid compressed data\r\n")
+                self.close()
+                return False
+            if not data:
+                break
+            self.reader.feed(data)
+        return True
+
+    def _more_to_inflate(self) -> bool:
+        """Compressed input is waiting and the reader has room for it."""
+        assert self.reader is not None
+        deflate = self.deflate
+        return deflate is not None and bool(deflate.pending) and len(self.reader) <= MAX_BUFFERED
 
     def _mid_command(self) -> bool:
         """True when the client has sent part of a command and we wait for the rest."""
@@ -157,9 +195,13 @@ class IMAPServer(imap4.IMAP4Server, AuthCommands, MailboxCommands, SelectedComma
         self._pumping = True
         try:
             while not self._closed and self.phase is not State.LOGOUT:
+                if self.deflate is not None and not self._inflate():
+                    break
                 if self._line_waiter is not None:
                     line = self.reader.next_line()
                     if line is None:
+                        if self._more_to_inflate():
+                            continue
                         break
                     waiter, self._line_waiter = self._line_waiter, None
                     waiter.callback(line)
@@ -168,6 +210,8 @@ class IMAPServer(imap4.IMAP4Server, AuthCommands, MailboxCommands, SelectedComma
                     break
                 item = self.reader.next_command(self._continuation, self._spool)
                 if item is None:
+                    if self._more_to_inflate():
+                        continue
                     break
                 if isinstance(item, framing.Refusal):
                     self.send(item.tag + b" " + item.line + b"\r\n")
@@ -180,7 +224,7 @@ class IMAPServer(imap4.IMAP4Server, AuthCommands, MailboxCommands, SelectedComma
                 done.addBoth(self._command_done)
         finally:
             self._pumping = False
-        if self.reader is not None and len(self.reader) < MAX_BUFFERED:
+        if self.reader is not None and not self._input_waiting():
             self._resume()
         if self._waiting_for_client():
             self._wake_idle_waiters()
@@ -294,7 +338,7 @@ class IMAPServer(imap4.IMAP4Server, AuthCommands, MailboxCommands, SelectedComma
     def send(self, data: bytes) -> None:
         """Write raw protocol bytes."""
         if not self._closed:
-            self.transport.write(data)
+            self.transport.write(data if self.deflate is None else self.deflate.compress(data))
 
     async def send_updates(self, *, allow_expunge: bool = True) -> None:
         """Untagged responses for changes to the selected mailbox since the last ones."""
@@ -345,6 +389,7 @@ COMMANDS: dict[bytes, tuple[Handler, frozenset[State]]] = {
     b"LOGOUT": (IMAPServer.cmd_logout, _ANY),
     b"ID": (IMAPServer.cmd_id, _ANY),
     b"STARTTLS": (IMAPServer.cmd_starttls, _NOT_AUTH),
+    b"COMPRESS": (IMAPServer.cmd_compress, _AUTH),
     b"LOGIN": (IMAPServer.cmd_login, _NOT_AUTH),
     b"AUTHENTICATE": (IMAPServer.cmd_authenticate, _NOT_AUTH),
     b"ENABLE": (IMAPServer.cmd_enable, _AUTH),

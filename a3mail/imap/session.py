@@ -10,6 +10,7 @@ from a3mail.imap.states import State
 if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
 
+    from a3mail.imap.compress import Deflate
     from a3mail.imap.framing import CommandReader
     from a3mail.imap.selected import SelectedMailbox
     from a3mail.imap.tokens import Token
@@ -27,6 +28,7 @@ class SessionAPI:
     enabled: set[bytes]
     condstore: bool
     qresync: bool
+    deflate: Deflate | None
     reader: CommandReader | None
     _closed: bool
 
