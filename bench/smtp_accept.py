@@ -247,6 +247,8 @@ def start_server(kind: str, args: argparse.Namespace, schema: str) -> tuple[Any,
         command += ["--dsn", args.dsn, "--schema", schema, "--pool", str(args.concurrency + 2)]
         if args.verify:
             command.append("--verify")
+        if os.environ.get("BENCH_CPROFILE"):  # BENCH_CPROFILE=out.prof: cProfile of the server
+            command[1:1] = ["-m", "cProfile", "-o", os.environ["BENCH_CPROFILE"]]
         if os.environ.get("BENCH_PYSPY"):  # BENCH_PYSPY=out.txt: py-spy samples (collapsed)
             spy = Path(sys.executable).with_name("py-spy")
             out = os.environ["BENCH_PYSPY"]
