@@ -3,6 +3,7 @@ unexpected error, and never send anything but protocol responses."""
 
 from __future__ import annotations
 
+import os
 import random
 import re
 
@@ -27,6 +28,14 @@ COMMANDS = [
     b"ID NIL",
     b"GETQUOTAROOT INBOX",
     b"EXPUNGE",
+    b"SORT (REVERSE DATE SUBJECT) UTF-8 ALL",
+    b"UID SORT (FROM CC TO SIZE ARRIVAL) US-ASCII UNSEEN",
+    b"THREAD REFERENCES UTF-8 ALL",
+    b"UID THREAD ORDEREDSUBJECT UTF-8 SUBJECT x",
+    b"SEARCH RETURN (MIN MAX COUNT ALL) ALL",
+    b"ENABLE QRESYNC",
+    b"SELECT INBOX (QRESYNC (1 1 1:* (1:2 1:2)))",
+    b"UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)",
 ]
 ALPHABET = b'()[]<>{}"\\*%:,. 0123456789+-ABCXYZabc\x00\x7f\xff'
 
@@ -50,7 +59,7 @@ class FuzzTests(ImapTestCase):
         for _ in range(3):
             await self.deliver()
         proto = await self.session()
-        rng = random.Random(20261121)
+        rng = random.Random(int(os.environ.get("A3MAIL_FUZZ_SEED", "20261121")))  # try others
         for i in range(300):
             command = mutate(rng, rng.choice(COMMANDS)) if i % 3 else rng.choice(COMMANDS)
             tag = b"t%d" % i
