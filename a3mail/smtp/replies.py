@@ -92,6 +92,16 @@ ACCEPTED = Reply(250, "2.0.0", "Message accepted")
 POLICY_REJECTED = Reply(550, "5.7.1", "Message refused: sender authentication failed (DMARC)")
 NOT_DELIVERED = Reply(550, "5.1.1", "No recipient could take the message")
 
+# -- BDAT (RFC 3030) ---------------------------------------------------------------------
+BDAT_SYNTAX = Reply(501, "5.5.4", "Syntax: BDAT size [LAST]")
+BDAT_IN_PROGRESS = Reply(503, "5.5.1", "DATA not allowed after BDAT")
+
+
+def chunk_received(octets: int) -> Reply:
+    """The reply to a BDAT chunk that is not the last: how much of the message is in."""
+    return Reply(250, "2.0.0", f"{octets} octets received")
+
+
 # -- STARTTLS and AUTH -------------------------------------------------------------------
 TLS_READY = Reply(220, "2.0.0", "Ready to start TLS")
 TLS_ALREADY = Reply(503, "5.5.1", "TLS already active")

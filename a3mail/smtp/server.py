@@ -33,7 +33,8 @@ from a3mail.logs import get_logger
 from a3mail.smtp import headers, replies
 from a3mail.smtp.addresses import AddressError, MailPath, PathArgument, parse_argument
 from a3mail.smtp.auth import MECHANISMS, Credentials, SaslError, SaslExchange
-from a3mail.smtp.data import DataReceiver
+from a3mail.smtp.chunking import ChunkedMessage, parse_bdat
+from a3mail.smtp.data import DataReceiver, DataResult
 from a3mail.smtp.delivery import ReceivedMessage, parse_json
 from a3mail.smtp.pipelining import ReplyBuffer
 from a3mail.smtp.policy import AuthUser
@@ -44,7 +45,7 @@ from a3mail.store.db import StoreUnavailable
 
 log = get_logger(__name__)
 
-COMMAND, DATA, AUTH, DISCARD = "COMMAND", "DATA", "AUTH", "DISCARD"
+COMMAND, DATA, AUTH, DISCARD, CHUNK = "COMMAND", "DATA", "AUTH", "DISCARD", "CHUNK"
 _CRLF = b"\r\n"
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _VERB = re.compile(rb"[A-Za-z]{1,16}")
@@ -78,6 +79,10 @@ class SMTPServer(ReplyBuffer, ESMTP):  # type: ignore[misc]
         self._paused = False
         self._skipping_line = False
         self._receiver: DataReceiver | None = None
+        self._chunked: ChunkedMessage | None = None
+        self._chunk_left = 0
+        self._chunk_last = False
+        self._chunk_refusal: Reply | None = None
         self._writer: Any = None
         self._trace = (b"", b"")
         self._sasl: SaslExchange | None = None
@@ -87,6 +92,7 @@ class SMTPServer(ReplyBuffer, ESMTP):  # type: ignore[misc]
             b"MAIL": self.do_MAIL,
             b"RCPT": self.do_RCPT,
             b"DATA": self.do_DATA,
+            b"BDAT": self.do_BDAT,
             b"RSET": self.do_RSET,
             b"NOOP": self.do_NOOP,
             b"QUIT": self.do_QUIT,
@@ -178,6 +184,11 @@ class SMTPServer(ReplyBuffer, ESMTP):  # type: ignore[misc]
         self._processing = True
         try:
             while self._input and not self._busy and not self._transport.disconnecting:
+                if self.mode == CHUNK:
+                    if not self._take_chunk():
+                        break
+                    self._run(self._end_of_chunk)
+                    continue
                 if self.mode in (DATA, DISCARD):
                     assert self._receiver is not None
                     if not self._receiver.feed(self._input):
@@ -261,11 +272,13 @@ class SMTPServer(ReplyBuffer, ESMTP):  # type: ignore[misc]
             return self.reply(replies.BAD_CHARACTERS)
         handler = self._commands.get(verb)
         if handler is None:
-            return self.reply(replies.NOT_IMPLEMENTED if verb == b"BDAT" else replies.UNRECOGNIZED)
+            return self.reply(replies.UNRECOGNIZED)
         return handler(rest)
 
     def _reset_transaction(self) -> None:
         self.tx = None
+        if self._chunked is not None:  # RSET or EHLO between BDAT chunks
+            self._abort_data()
 
     # -- HELO / EHLO -------------------------------------------------------------------
 
@@ -288,6 +301,7 @@ class SMTPServer(ReplyBuffer, ESMTP):  # type: ignore[misc]
             "8BITMIME",
             "ENHANCEDSTATUSCODES",
             "SMTPUTF8",
+            "CHUNKING",
         ]
         if self.canStartTLS and not self.startedTLS:
             lines.append("STARTTLS")
@@ -385,6 +399,8 @@ class SMTPServer(ReplyBuffer, ESMTP):  # type: ignore[misc]
         refusal = None
         if rest:
             refusal = replies.SYNTAX
+        elif self._chunked is not None:
+            refusal = replies.BDAT_IN_PROGRESS
         elif tx is None:
             refusal = replies.NEED_MAIL
         elif not tx.recipients:
@@ -394,6 +410,16 @@ class SMTPServer(ReplyBuffer, ESMTP):  # type: ignore[misc]
             if self._input:  # a body sent before our 354: swallow it, never run it
                 self._start_discard()
             return
+        prefix, scratch = self._trace_headers(tx)
+        self._start_data(prefix, scratch)
+        self.mode = DATA
+        self.setTimeout(self.limits.data_timeout)
+        self.reply(replies.START_DATA)
+
+    def _trace_headers(self, tx: Transaction) -> tuple[bytes, bool]:
+        """Return-Path and Received for *tx* (kept for the delivery); returns what goes
+        before the message in the file (nothing when it is a scratch file for
+        verification, which gets them at delivery) and whether it is a scratch file."""
         scratch = self.user is None and self.context.verify_inbound
         return_path = headers.return_path(tx.sender.address)
         received = headers.received(
@@ -411,12 +437,12 @@ class SMTPServer(ReplyBuffer, ESMTP):  # type: ignore[misc]
             when=self.context.clock.seconds(),
         )
         self._trace = (return_path, received)
-        return self._start_data(b"" if scratch else return_path + received, scratch)
+        return (b"" if scratch else return_path + received), scratch
 
     def _start_data(self, prefix: bytes, scratch: bool) -> None:
-        """354 and DATA mode at once: the data goes to memory, or a spool file once it is
-        large (see :mod:`a3mail.smtp.spill`); a file that cannot be written is refused at
-        the end of the data."""
+        """A receiver for the message (DATA or BDAT): the data goes to memory, or a spool
+        file once it is large (see :mod:`a3mail.smtp.spill`); a file that cannot be
+        written is refused at the end of the data."""
         writer = SpillingSink(self.context.store, prefix, scratch=scratch)
         self._writer = writer
         self._receiver = DataReceiver(
@@ -427,9 +453,6 @@ class SMTPServer(ReplyBuffer, ESMTP):  # type: ignore[misc]
             drop_forged=not scratch,
             offset=len(prefix),
         )
-        self.mode = DATA
-        self.setTimeout(self.limits.data_timeout)
-        self.reply(replies.START_DATA)
 
     def _start_discard(self) -> None:
         self._receiver = DataReceiver(
@@ -442,13 +465,9 @@ class SMTPServer(ReplyBuffer, ESMTP):  # type: ignore[misc]
         self.mode = COMMAND
         self.reply(replies.DISCARDED)
 
-    async def _end_of_data(self) -> None:
-        receiver, writer, tx = self._receiver, self._writer, self.tx
-        self._receiver = self._writer = self.tx = None
-        self.mode = COMMAND
-        assert receiver is not None and tx is not None
-        result = receiver.result()
-        refusal = None
+    def _refused(self, result: DataResult, tx: Transaction) -> Reply | None:
+        """The reply refusing a message whose data came in as *result* (reported), or
+        None if nothing is wrong with it."""
         if result.too_big:
             refusal, reason = replies.MESSAGE_TOO_BIG, "size"
         elif result.line_too_long:
@@ -457,11 +476,23 @@ class SMTPServer(ReplyBuffer, ESMTP):  # type: ignore[misc]
             refusal, reason = replies.LOCAL_ERROR, "write_failed"
         elif result.hops > self.limits.max_hops:
             refusal, reason = replies.TOO_MANY_HOPS, "hops"
+        else:
+            return None
+        self.context.reporter.rejected(
+            reason, queue_id=tx.queue_id, size=result.size, recipients=len(tx.recipients)
+        )
+        return refusal
+
+    async def _end_of_data(self) -> None:
+        receiver, writer, tx = self._receiver, self._writer, self.tx
+        self._receiver = self._writer = self.tx = None
+        self._chunked = None
+        self.mode = COMMAND
+        assert receiver is not None and tx is not None
+        result = receiver.result()
+        refusal = self._refused(result, tx)
         if refusal is not None:
             writer.abort()
-            self.context.reporter.rejected(
-                reason, queue_id=tx.queue_id, size=result.size, recipients=len(tx.recipients)
-            )
             return self.reply(refusal)
         scratch = self.user is None and self.context.verify_inbound
         # write + fsync (not for a scratch file: an input for verification only) + MIME
@@ -491,10 +522,66 @@ class SMTPServer(ReplyBuffer, ESMTP):  # type: ignore[misc]
     def _abort_data(self) -> None:
         writer, self._writer = self._writer, None
         self._receiver = None
+        self._chunked = None
         if writer is not None:
             writer.abort()
-        if self.mode in (DATA, DISCARD):
+        if self.mode in (DATA, DISCARD, CHUNK):
             self.mode = COMMAND
+
+    # -- BDAT (RFC 3030) -----------------------------------------------------------------
+
+    def do_BDAT(self, rest: bytes) -> Any:
+        """BDAT size [LAST]: the next *size* bytes are message data, whatever they hold."""
+        parsed = parse_bdat(rest)
+        if parsed is None:  # the chunk's end is unknown: its bytes cannot be told apart
+            self.reply(replies.BDAT_SYNTAX)
+            self._close()
+            return None
+        size, last = parsed
+        tx = self.tx
+        refusal = None
+        if tx is None:
+            refusal = replies.NEED_MAIL
+        elif not tx.recipients:
+            refusal = replies.NO_VALID_RECIPIENTS
+        elif self._chunked is None:  # the first chunk of the message
+            self._start_data(*self._trace_headers(tx))
+            assert self._receiver is not None
+            self._chunked = ChunkedMessage(self._receiver)
+        self._chunk_left, self._chunk_last, self._chunk_refusal = size, last, refusal
+        self.mode = CHUNK
+        self.setTimeout(self.limits.data_timeout)
+        if size == 0:
+            return self._end_of_chunk()
+        return None
+
+    def _take_chunk(self) -> bool:
+        """Move the current chunk's bytes from the input to the message (or drop them for
+        a refused chunk); True once the whole chunk is in."""
+        piece = bytes(self._input[: self._chunk_left])
+        del self._input[: len(piece)]
+        self._chunk_left -= len(piece)
+        if self._chunk_refusal is None and self._chunked is not None and piece:
+            self._chunked.add(piece)
+        return self._chunk_left == 0
+
+    def _end_of_chunk(self) -> Any:
+        self.mode = COMMAND
+        self.setTimeout(self.limits.command_timeout)
+        refusal, self._chunk_refusal = self._chunk_refusal, None
+        chunked, tx = self._chunked, self.tx
+        if refusal is not None or chunked is None or tx is None:
+            return self.reply(refusal or replies.NEED_MAIL)
+        if self._chunk_last:
+            chunked.end()
+            return self._end_of_data()
+        result = chunked.receiver.result()
+        if result.too_big or result.write_failed:  # refuse now, not after gigabytes more
+            refused = self._refused(result, tx)
+            self._abort_data()
+            self.tx = None
+            return self.reply(refused or replies.LOCAL_ERROR)
+        return self.reply(replies.chunk_received(chunked.received))
 
     # -- simple commands ---------------------------------------------------------------
 

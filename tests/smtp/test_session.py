@@ -25,6 +25,7 @@ class GreetingTests(SmtpTestCase):
                 "8BITMIME",
                 "ENHANCEDSTATUSCODES",
                 "SMTPUTF8",
+                "CHUNKING",
                 "STARTTLS",
             ],
         )
@@ -48,7 +49,7 @@ class GreetingTests(SmtpTestCase):
             "VRFY": (501, "5.5.4"),
             "EXPN list": (502, "5.5.1"),
             "HELP": (214, "2.0.0"),
-            "BDAT 10 LAST": (502, "5.5.1"),
+            "BDAT 0 LAST": (503, "5.5.1"),
             "FROBNICATE": (500, "5.5.2"),
             "RCPT TO:<a@example.com>": (503, "5.5.1"),
             "DATA": (503, "5.5.1"),
