@@ -278,13 +278,14 @@ class MailboxCommands(SessionAPI):
             else:
                 raise ImapSyntaxError("Invalid APPEND arguments")
         store = self.factory.store
+        blob: Any
         if command.spooled is not None:
             writer, command.spooled = command.spooled, None
             blob = await store.finish_writer(writer)
         elif not message.value:
             return b"NO Empty message"
-        else:
-            blob = await store.incoming(message.value)
+        else:  # in memory: written, parsed and linked in one worker-thread call
+            blob = bytes(message.value)
         try:
             mailbox, uid = await store.messages.append(
                 self.account.id, name, blob, flags=flags, internal_date=date, parse=parse_json
@@ -299,6 +300,8 @@ class MailboxCommands(SessionAPI):
 
 
 def _remove_quietly(store: Any, blob: Any) -> None:
+    if isinstance(blob, bytes):  # nothing was left on disk
+        return
     with contextlib.suppress(OSError):
         store.blobs.remove_incoming(blob.path)
 

@@ -127,6 +127,25 @@ class Messages:
             self.ctx.blobs.remove_incoming(source)
         return index_values(parsed), linked
 
+    def _prepare_bytes(
+        self,
+        data: bytes,
+        parsed: Mapping[str, Any] | None,
+        parse: Parser | None,
+        account_id: int,
+    ) -> tuple[dict[str, Any], dict[int, str]]:
+        """In a worker thread: write *data* as an incoming file (fsynced), parse it from
+        memory if asked, link it into the account's ``cur`` directory (fsynced), and let the
+        incoming file go.  Returns the index values and the path."""
+        blob = self.ctx.blobs.write_bytes(data)
+        try:
+            if parsed is None and parse is not None:
+                parsed = parse(data)
+            linked = self._link_all(blob.path, [account_id], "cur")
+        finally:
+            self.ctx.blobs.remove_incoming(blob.path)
+        return index_values(parsed), linked
+
     def _cleanup(self, refused: Sequence[str], incoming: Any) -> None:
         """In a worker thread: unlink files nobody took, and the incoming file."""
         self.ctx.blobs.remove(refused)
@@ -150,7 +169,7 @@ class Messages:
         self,
         account_id: int,
         mailbox: str,
-        blob: IncomingBlob,
+        blob: IncomingBlob | bytes,
         *,
         parsed: Mapping[str, Any] | None = None,
         flags: Iterable[str] = (),
@@ -161,14 +180,23 @@ class Messages:
 
         :class:`NotFound` if the mailbox does not exist, :class:`OverQuota` past the quota.
         *parsed* / *parse* as for :meth:`deliver`.  The incoming *blob* is consumed whatever
-        the outcome (removing it again is harmless).
+        the outcome (removing it again is harmless).  A message held in memory may be
+        given as bytes: it is then written, fsynced, parsed and linked in one worker-thread
+        call.
         """
         bits, keywords = split_flags(flags)
         name = normalize_mailbox(mailbox)
-        values, linked = await self.ctx.in_thread(
-            self._prepare, blob.path, parsed, parse, [account_id], "cur", True
-        )
-        new = _NewMessage(bits, keywords, internal_date or now_local(), blob.size, values)
+        if isinstance(blob, bytes):
+            size = len(blob)
+            values, linked = await self.ctx.in_thread(
+                self._prepare_bytes, blob, parsed, parse, account_id
+            )
+        else:
+            size = blob.size
+            values, linked = await self.ctx.in_thread(
+                self._prepare, blob.path, parsed, parse, [account_id], "cur", True
+            )
+        new = _NewMessage(bits, keywords, internal_date or now_local(), size, values)
         try:
             async with self.ctx.db.connection() as conn:
                 added = (await _add_messages(self.ctx, conn, linked, name, new))[account_id]

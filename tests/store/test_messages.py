@@ -167,6 +167,25 @@ class MailboxChangeTests(StoreTestCase):
         self.assertEqual(box.unseen_count, 0)
         self.assertFalse(blob.path.exists())
 
+    async def test_append_from_memory(self):
+        """A message given as bytes is written, parsed and linked in one go; nothing is
+        left under mail/tmp, and nothing at all when the mailbox is missing."""
+        from a3mail.smtp.delivery import parse_json
+
+        box, uid = await self.store.messages.append(
+            self.alice.id, "Drafts", MESSAGE, parse=parse_json, flags=["\\Draft"]
+        )
+        [info] = await self.store.messages.list(self.alice.id, box.id)
+        self.assertEqual((info.uid, info.size, info.flags), (uid, len(MESSAGE), Flag.DRAFT))
+        self.assertEqual(await self.store.messages.read(info), MESSAGE)
+        self.assertTrue(info.subject)
+        self.assertEqual(list(self.store.blobs.tmp_files()), [])
+        with self.assertRaises(NotFound):
+            await self.store.messages.append(self.alice.id, "Missing", MESSAGE)
+        files = list(self.store.blobs.account_files(self.alice.id))
+        self.assertEqual([f for f in files if "/cur/" in f], [info.blob_path])
+        self.assertEqual(list(self.store.blobs.tmp_files()), [])
+
     async def test_append_to_a_missing_mailbox_is_not_found(self):
         blob = await self.store.incoming(MESSAGE)
         with self.assertRaises(NotFound):
