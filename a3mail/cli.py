@@ -79,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=user_quota)
 
     alias = groups.add_parser("alias", help="aliases").add_subparsers(dest="action", required=True)
-    p = alias.add_parser("add", help="deliver mail for ADDRESS also to TARGET")
+    p = alias.add_parser(
+        "add", help="deliver mail for ADDRESS also to TARGET (ADDRESS @domain: a catch-all)"
+    )
     p.add_argument("address")
     p.add_argument("target")
     p.set_defaults(run=alias_add)

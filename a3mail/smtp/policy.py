@@ -71,7 +71,9 @@ class Policy:
             return replies.SENDER_NOT_OWNED
         if address == user.address:
             return None
-        resolution = await self.store.accounts.resolve(address)
+        # A catch-all alias receives for the domain; it does not let its owner send as
+        # every address of it.
+        resolution = await self.store.accounts.resolve(address, catch_all=False)
         if user.account_id in resolution.account_ids:
             return None
         return replies.SENDER_NOT_OWNED

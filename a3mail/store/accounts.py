@@ -13,7 +13,7 @@ import psycopg
 from a3mail.store.context import StoreContext, fetchall, fetchone
 from a3mail.store.db import deferred
 from a3mail.store.domains import _escape_like, get_domain
-from a3mail.store.names import normalize_address
+from a3mail.store.names import catch_all_of, normalize_address, normalize_alias_address
 from a3mail.store.records import (
     Account,
     AlreadyExists,
@@ -204,21 +204,23 @@ class Accounts:
         return account
 
     @deferred
-    async def resolve(self, address: str) -> Resolution:
-        """Where mail for *address* goes (accounts first, then aliases; unknown = empty)."""
+    async def resolve(self, address: str, *, catch_all: bool = True) -> Resolution:
+        """Where mail for *address* goes (accounts first, then aliases, then the domain's
+        catch-all unless *catch_all* is false; unknown = empty)."""
         try:
             address = normalize_address(address)
         except InvalidName:
             return Resolution(address, (), ())
         async with self.ctx.db.transaction() as conn:
-            return await resolve_address(conn, address)
+            return await resolve_address(conn, address, catch_all=catch_all)
 
     # -- aliases -------------------------------------------------------------------------
 
     @deferred
     async def add_alias(self, address: str, target: str) -> None:
-        """Make *address* (in a local domain) also deliver to *target*."""
-        address = normalize_address(address)
+        """Make *address* (in a local domain) also deliver to *target*; ``@domain`` makes
+        *target* the domain's catch-all."""
+        address = normalize_alias_address(address)
         target = normalize_address(target)
         try:
             async with self.ctx.db.transaction() as conn:
@@ -233,7 +235,7 @@ class Accounts:
     @deferred
     async def remove_alias(self, address: str, target: str | None = None) -> int:
         """Remove one target of an alias, or the whole alias; returns how many went."""
-        address = normalize_address(address)
+        address = normalize_alias_address(address)
         query, params = "DELETE FROM aliases WHERE address = %s", [address]
         if target is not None:
             query += " AND target = %s"
@@ -269,18 +271,20 @@ async def get_account(conn: Any, address_or_id: str | int) -> Account:
     return build(Account, row)  # type: ignore[no-any-return]
 
 
-async def resolve_address(conn: Any, address: str) -> Resolution:
+async def resolve_address(conn: Any, address: str, *, catch_all: bool = True) -> Resolution:
     """Resolve a normalised address to accounts and external targets (one alias level; an
-    account's own alias is a forward: the account and the alias targets)."""
+    account's own alias is a forward: the account and the alias targets; an address that
+    is neither goes to its domain's catch-all alias, if there is one)."""
     row = await fetchone(conn, "SELECT id FROM accounts WHERE address = %s", (address,))
     own = () if row is None else (row["id"],)
-    rows = await fetchall(
-        conn,
+    query = (
         "SELECT al.target, ac.id AS account_id FROM aliases al"
         " LEFT JOIN accounts ac ON ac.address = al.target"
-        " WHERE al.address = %s ORDER BY al.target",
-        (address,),
+        " WHERE al.address = %s ORDER BY al.target"
     )
+    rows = await fetchall(conn, query, (address,))
+    if catch_all and not own and not rows:
+        rows = await fetchall(conn, query, (catch_all_of(address),))
     local = tuple(
         dict.fromkeys([*own, *(r["account_id"] for r in rows if r["account_id"] is not None)])
     )

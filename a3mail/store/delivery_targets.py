@@ -19,7 +19,7 @@ def now_local() -> datetime:
 
 async def resolve_targets(conn: Any, recipients: Sequence[str]) -> dict[str, tuple[int, ...]]:
     """Map each recipient to its accounts (itself and its alias's local targets: an
-    account's own alias is a forward) in one query."""
+    account's own alias is a forward; else its domain's catch-all's) in one query."""
     normalized: dict[str, str | None] = {}
     for recipient in recipients:
         try:
@@ -34,6 +34,13 @@ async def resolve_targets(conn: Any, recipients: Sequence[str]) -> dict[str, tup
         " UNION ALL"
         " SELECT r.addr, ac.id FROM unnest(%(a)s::text[]) AS r(addr)"
         " JOIN aliases al ON al.address = r.addr JOIN accounts ac ON ac.address = al.target"
+        # the domain's catch-all, for an address that is neither an account nor an alias
+        " UNION ALL"
+        " SELECT r.addr, ac.id FROM unnest(%(a)s::text[]) AS r(addr)"
+        " JOIN aliases al ON al.address = '@' || regexp_replace(r.addr, '^.*@', '')"
+        " JOIN accounts ac ON ac.address = al.target"
+        " WHERE NOT EXISTS (SELECT 1 FROM accounts x WHERE x.address = r.addr)"
+        " AND NOT EXISTS (SELECT 1 FROM aliases y WHERE y.address = r.addr)"
         " ORDER BY 1, 2",
         {"a": addresses},
     )

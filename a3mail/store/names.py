@@ -52,6 +52,20 @@ def normalize_address(address: str) -> str:
     return full
 
 
+def normalize_alias_address(address: str) -> str:
+    """An alias's own address: a normal address, or ``@domain`` for the domain's catch-all
+    (mail for any address of the domain that is neither an account nor an alias)."""
+    text = address.strip()
+    if text.startswith("@"):
+        return "@" + normalize_domain(text[1:])
+    return normalize_address(text)
+
+
+def catch_all_of(address: str) -> str:
+    """The catch-all alias address of a normalised address's domain (``@domain``)."""
+    return "@" + address.rpartition("@")[2]
+
+
 def normalize_mailbox(name: str) -> str:
     """Check a mailbox name; any case of ``inbox`` (alone or as a first level) is ``INBOX``."""
     if not name or len(name) > MAX_MAILBOX_NAME:

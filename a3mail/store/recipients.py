@@ -56,9 +56,11 @@ class RecipientCheck:
         )
 
 
-# One round trip: the domain, the account of that address and the alias targets of that
-# address (each with its account if it is one of ours; an account's own alias is a forward,
-# e.g. the freemail API's): the same resolution as accounts.resolve_address.
+# One round trip: the domain, the account of that address, the alias targets of that
+# address and those of the domain's catch-all alias ("@domain") (each with its account if it
+# is one of ours; an account's own alias is a forward, e.g. the freemail API's; the
+# catch-all counts only for an address that is neither): the same resolution as
+# accounts.resolve_address.
 _CHECK = """
 SELECT 'domain' AS kind, NULL::text AS target, NULL::bigint AS id, enabled,
        NULL::bigint AS quota_bytes, NULL::bigint AS used_bytes
@@ -70,6 +72,10 @@ UNION ALL
 SELECT 'alias', al.target, ac.id, ac.enabled, ac.quota_bytes, ac.used_bytes
   FROM aliases al LEFT JOIN accounts ac ON ac.address = al.target
  WHERE al.address = %(address)s
+UNION ALL
+SELECT 'catchall', al.target, ac.id, ac.enabled, ac.quota_bytes, ac.used_bytes
+  FROM aliases al LEFT JOIN accounts ac ON ac.address = al.target
+ WHERE al.address = %(catchall)s
 """
 
 
@@ -94,14 +100,16 @@ class Recipients:
         # One read-only statement on the autocommit pool: no BEGIN/COMMIT round trips.
         # (Never toggle autocommit on a pooled connection: the pool keeps the setting,
         # and every later single statement would then pay for BEGIN and COMMIT.)
-        rows = await self.ctx.db.fetchall(_CHECK, {"domain": domain, "address": normalized})
+        rows = await self.ctx.db.fetchall(
+            _CHECK, {"domain": domain, "address": normalized, "catchall": "@" + domain}
+        )
         if not any(r["kind"] == "domain" and r["enabled"] for r in rows):
             return RecipientCheck(address, local_domain=False)
         if normalized is None:
             return RecipientCheck(address, local_domain=True)
-        targets = sorted(
-            (r for r in rows if r["kind"] != "domain"), key=lambda r: (r["kind"], r["target"])
-        )
+        own = [r for r in rows if r["kind"] in ("account", "alias")]
+        chosen = own or [r for r in rows if r["kind"] == "catchall"]
+        targets = sorted(chosen, key=lambda r: (r["kind"], r["target"]))
         accounts = {r["id"]: r for r in targets if r["id"] is not None}
         external = tuple(r["target"] for r in targets if r["id"] is None)
         need = max(size, 1)

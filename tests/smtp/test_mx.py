@@ -154,6 +154,20 @@ class RecipientTests(SmtpTestCase):
         self.assertTrue(queued[entry.skip_bytes :].startswith(b"Received: from "))
         self.assertEqual(self.tmp_files(), [])
 
+    async def test_catch_all_takes_unknown_addresses_of_its_domain(self):
+        await self.user("alice@example.com")
+        await self.user("bob@example.com")
+        await self.store.accounts.add_alias("@example.com", "alice@example.com")
+        s = await self.greeted()
+        await s.command("MAIL FROM:<a@example.net>")
+        self.assertEqual((await s.command("RCPT TO:<Stray.Name@example.com>")).code, 250)
+        self.assertEqual((await s.command("RCPT TO:<bob@example.com>")).code, 250)
+        self.assertEqual((await s.command("RCPT TO:<x@unknown.example>")).code, 554)
+        self.assertEqual((await s.message(simple_message("to a stray"))).code, 250)
+        [(info, _)] = await self.inbox("alice@example.com")
+        self.assertEqual(info.subject, "to a stray")
+        self.assertEqual(len(await self.inbox("bob@example.com")), 1)  # bob keeps his own
+
 
 class RecipientLimitTests(SmtpTestCase):
     overrides = {"limits.max_recipients": 2}

@@ -128,8 +128,10 @@ class SenderTests(SubmissionTestCase):
         s = await self.submitter()
         await self.user("bob@example.com")
         await self.store.accounts.add_alias("sales@example.com", "alice@example.com")
+        await self.store.accounts.add_alias("@example.com", "alice@example.com")
         cases = {
             "MAIL FROM:<bob@example.com>": 553,
+            "MAIL FROM:<anyone@example.com>": 553,  # a catch-all receives, does not send
             "MAIL FROM:<alice@example.org>": 553,
             "MAIL FROM:<>": 553,
             "MAIL FROM:<sales@example.com>": 250,

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from a3mail.store.accounts import DEFAULT_MAILBOXES
-from a3mail.store.records import AlreadyExists, Conflict, InvalidName, LimitExceeded, NotFound
+from a3mail.store.records import (
+    AlreadyExists,
+    Conflict,
+    DeliveryStatus,
+    InvalidName,
+    LimitExceeded,
+    NotFound,
+)
 from tests.support.store import StoreTestCase
 
 
@@ -147,6 +154,40 @@ class AliasTests(StoreTestCase):
         self.assertFalse((await self.store.accounts.resolve("nobody@example.com")).exists)
         self.assertFalse((await self.store.accounts.resolve("not an address")).exists)
         self.assertEqual(await self.store.accounts.remove_alias("team@example.com"), 3)
+
+    async def test_catch_all_takes_what_nothing_else_takes(self):
+        """``@domain`` catches mail for addresses of the domain that are neither accounts
+        nor aliases, in the RCPT check, the resolution and the delivery; never for the
+        others, never for another domain, and never as a right to send."""
+        a = await self.make_account("a@example.com")
+        b = await self.make_account("b@example.com")
+        await self.store.domains.add("other.example")
+        await self.store.accounts.add_alias("team@example.com", "out@remote.example")
+        await self.store.accounts.add_alias("@Example.COM", "b@example.com")
+        await self.store.accounts.add_alias("@example.com", "keep@remote.example")
+        self.assertIn(("@example.com", "b@example.com"), await self.store.accounts.aliases())
+        check = self.store.recipients.check
+        stray = await check("Whoever@example.com")
+        self.assertEqual((stray.exists, stray.account_ids), (True, (b.id,)))
+        self.assertEqual(stray.external, ("keep@remote.example",))
+        self.assertEqual((await check("a@example.com")).account_ids, (a.id,))
+        team = await check("team@example.com")  # an alias, even one with no local target
+        self.assertEqual((team.account_ids, team.external), ((), ("out@remote.example",)))
+        self.assertFalse((await check("x@other.example")).exists)
+        resolved = await self.store.accounts.resolve("whoever@example.com")
+        self.assertEqual(resolved.account_ids, (b.id,))
+        closed = await self.store.accounts.resolve("whoever@example.com", catch_all=False)
+        self.assertFalse(closed.exists)
+        [result] = await self.store.messages.deliver(
+            await self.store.incoming(b"Subject: stray\r\n\r\nx\r\n"), ["whoever@example.com"]
+        )
+        self.assertEqual((result.status, result.account_id), (DeliveryStatus.DELIVERED, b.id))
+        [result] = await self.store.messages.deliver(
+            await self.store.incoming(b"Subject: team\r\n\r\nx\r\n"), ["team@example.com"]
+        )
+        self.assertNotEqual(result.status, DeliveryStatus.DELIVERED)  # external only: not here
+        self.assertEqual(await self.store.accounts.remove_alias("@example.com"), 2)
+        self.assertFalse((await check("whoever@example.com")).exists)
 
     async def test_alias_needs_a_local_domain(self):
         with self.assertRaises(NotFound):
