@@ -56,6 +56,7 @@ from a3mail.config_values import (  # noqa: F401 - some re-exported
     _resolve,
     _show,
     _to_bool,
+    _to_delimiters,
     _to_dmarc_failure,
     _to_dns_servers,
     _to_domain_names,
@@ -160,6 +161,7 @@ _SECTION_KEYS: dict[str, dict[str, _Key]] = {
         "orphan_grace": _Key(_to_duration, "15m"),
         "default_quota": _Key(_to_size, "0"),
         "maildir_fsync": _Key(_to_bool, True),
+        "recipient_delimiter": _Key(_to_delimiters, "+"),
     },
     "auth": {
         "failure_delay": _Key(_to_duration, "1s"),

@@ -54,6 +54,7 @@ class StoreConfig:
     orphan_grace: float
     default_quota: int
     maildir_fsync: bool
+    recipient_delimiter: str = "+"
 
 
 @attrs.frozen

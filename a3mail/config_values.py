@@ -142,6 +142,9 @@ _to_identifier = _typed(str, "a lower-case SQL identifier", _matching(r"[a-z_][a
 _to_level = _typed(str, "one of " + ", ".join(LOG_LEVELS), _matching("|".join(LOG_LEVELS)))
 _to_over_quota_reply = _typed(str, '"452" or "552"', lambda text: int(_matching("452|552")(text)))
 _to_dmarc_failure = _typed(str, '"tag", "junk" or "reject"', _matching("tag|junk|reject"))
+_to_delimiters = _typed(
+    str, 'up to 4 of the characters "+-_.=" (or "" for none)', _matching(r"[+\-_.=]{0,4}")
+)
 
 
 def _dns_servers(items: list[object]) -> tuple[str, ...]:

@@ -138,7 +138,12 @@ def open_store(config: Any, reactor: Any, *, server: bool, migrate: bool = True)
     loop = reactor._asyncioEventloop
     if loop.is_running():
         # Built inside a running reactor (tests, embedding): the service migrates on start.
-        return embedded, Store(database(), config.data_dir, fsync=config.store.maildir_fsync)
+        return embedded, Store(
+            database(),
+            config.data_dir,
+            fsync=config.store.maildir_fsync,
+            recipient_delimiter=config.store.recipient_delimiter,
+        )
     try:
         loop.run_until_complete(preflight())
     except (StoreError, OSError, RuntimeError) as e:
@@ -150,5 +155,10 @@ def open_store(config: Any, reactor: Any, *, server: bool, migrate: bool = True)
         if embedded is not None:
             embedded.stop()
         raise StartError(f"database: {type(e).__name__}: {str(e).strip()}") from None
-    store = Store(database(), config.data_dir, fsync=config.store.maildir_fsync)
+    store = Store(
+        database(),
+        config.data_dir,
+        fsync=config.store.maildir_fsync,
+        recipient_delimiter=config.store.recipient_delimiter,
+    )
     return embedded, store

@@ -13,7 +13,7 @@ import psycopg
 from a3mail.store.context import StoreContext, fetchall, fetchone
 from a3mail.store.db import deferred
 from a3mail.store.domains import _escape_like, get_domain
-from a3mail.store.names import catch_all_of, normalize_address, normalize_alias_address
+from a3mail.store.names import address_candidates, normalize_address, normalize_alias_address
 from a3mail.store.records import (
     Account,
     AlreadyExists,
@@ -212,7 +212,9 @@ class Accounts:
         except InvalidName:
             return Resolution(address, (), ())
         async with self.ctx.db.transaction() as conn:
-            return await resolve_address(conn, address, catch_all=catch_all)
+            return await resolve_address(
+                conn, address, delimiters=self.ctx.recipient_delimiter, catch_all=catch_all
+            )
 
     # -- aliases -------------------------------------------------------------------------
 
@@ -271,25 +273,28 @@ async def get_account(conn: Any, address_or_id: str | int) -> Account:
     return build(Account, row)  # type: ignore[no-any-return]
 
 
-async def resolve_address(conn: Any, address: str, *, catch_all: bool = True) -> Resolution:
-    """Resolve a normalised address to accounts and external targets (one alias level; an
-    account's own alias is a forward: the account and the alias targets; an address that
-    is neither goes to its domain's catch-all alias, if there is one)."""
-    row = await fetchone(conn, "SELECT id FROM accounts WHERE address = %s", (address,))
-    own = () if row is None else (row["id"],)
-    query = (
-        "SELECT al.target, ac.id AS account_id FROM aliases al"
-        " LEFT JOIN accounts ac ON ac.address = al.target"
-        " WHERE al.address = %s ORDER BY al.target"
-    )
-    rows = await fetchall(conn, query, (address,))
-    if catch_all and not own and not rows:
-        rows = await fetchall(conn, query, (catch_all_of(address),))
-    local = tuple(
-        dict.fromkeys([*own, *(r["account_id"] for r in rows if r["account_id"] is not None)])
-    )
-    external = tuple(r["target"] for r in rows if r["account_id"] is None)
-    return Resolution(address, local, external)
+async def resolve_address(
+    conn: Any, address: str, *, delimiters: str = "+", catch_all: bool = True
+) -> Resolution:
+    """Resolve a normalised address to accounts and external targets: the first of its
+    :func:`~a3mail.store.names.address_candidates` (itself, without its extension, the
+    domain's catch-all unless *catch_all* is false) that is an account or an alias (one
+    alias level; an account's own alias is a forward: the account and the alias targets)."""
+    for candidate in address_candidates(address, delimiters, catch_all=catch_all):
+        row = await fetchone(conn, "SELECT id FROM accounts WHERE address = %s", (candidate,))
+        own = () if row is None else (row["id"],)
+        rows = await fetchall(
+            conn,
+            "SELECT al.target, ac.id AS account_id FROM aliases al"
+            " LEFT JOIN accounts ac ON ac.address = al.target"
+            " WHERE al.address = %s ORDER BY al.target",
+            (candidate,),
+        )
+        if own or rows:
+            local = (*own, *(r["account_id"] for r in rows if r["account_id"] is not None))
+            external = tuple(r["target"] for r in rows if r["account_id"] is None)
+            return Resolution(address, tuple(dict.fromkeys(local)), external)
+    return Resolution(address, (), ())
 
 
 def _check_domain_limits(

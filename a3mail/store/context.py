@@ -23,6 +23,8 @@ class StoreContext:
     db: Database
     blobs: BlobStore
     channel: str
+    #: Characters that separate an address's extension (``alice+news@``): "" for none.
+    recipient_delimiter: str = "+"
     #: Called (in this process) after a committed change that may end an API key's validity.
     auth_observers: list[Callable[[], None]] = attrs.field(factory=list)
 

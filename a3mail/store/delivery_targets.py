@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from a3mail.store.context import fetchall
-from a3mail.store.names import normalize_address
+from a3mail.store.names import address_candidates, normalize_address
 from a3mail.store.records import DeliveryResult, DeliveryStatus, InvalidName
 
 
@@ -17,37 +17,40 @@ def now_local() -> datetime:
     return datetime.now().astimezone()
 
 
-async def resolve_targets(conn: Any, recipients: Sequence[str]) -> dict[str, tuple[int, ...]]:
-    """Map each recipient to its accounts (itself and its alias's local targets: an
-    account's own alias is a forward; else its domain's catch-all's) in one query."""
-    normalized: dict[str, str | None] = {}
+async def resolve_targets(
+    conn: Any, recipients: Sequence[str], delimiters: str = "+"
+) -> dict[str, tuple[int, ...]]:
+    """Map each recipient to its accounts in one query: the first of its
+    :func:`~a3mail.store.names.address_candidates` (itself, itself without its extension,
+    its domain's catch-all) that is an account or an alias gives them (an account and its
+    own alias's local targets: an account's own alias is a forward)."""
+    candidates: dict[str, list[str]] = {}
     for recipient in recipients:
         try:
-            normalized[recipient] = normalize_address(recipient)
+            candidates[recipient] = address_candidates(normalize_address(recipient), delimiters)
         except InvalidName:
-            normalized[recipient] = None
-    addresses = sorted({a for a in normalized.values() if a is not None})
+            candidates[recipient] = []
+    lookup = sorted({c for cs in candidates.values() for c in cs})
     rows = await fetchall(
         conn,
         "SELECT r.addr, a.id AS account_id FROM unnest(%(a)s::text[]) AS r(addr)"
         " JOIN accounts a ON a.address = r.addr"
         " UNION ALL"
         " SELECT r.addr, ac.id FROM unnest(%(a)s::text[]) AS r(addr)"
-        " JOIN aliases al ON al.address = r.addr JOIN accounts ac ON ac.address = al.target"
-        # the domain's catch-all, for an address that is neither an account nor an alias
-        " UNION ALL"
-        " SELECT r.addr, ac.id FROM unnest(%(a)s::text[]) AS r(addr)"
-        " JOIN aliases al ON al.address = '@' || regexp_replace(r.addr, '^.*@', '')"
-        " JOIN accounts ac ON ac.address = al.target"
-        " WHERE NOT EXISTS (SELECT 1 FROM accounts x WHERE x.address = r.addr)"
-        " AND NOT EXISTS (SELECT 1 FROM aliases y WHERE y.address = r.addr)"
+        " JOIN aliases al ON al.address = r.addr LEFT JOIN accounts ac ON ac.address = al.target"
         " ORDER BY 1, 2",
-        {"a": addresses},
+        {"a": lookup},
     )
     found: dict[str, list[int]] = {}
-    for row in rows:
-        found.setdefault(row["addr"], []).append(row["account_id"])
-    return {r: tuple(dict.fromkeys(found.get(a, ()))) if a else () for r, a in normalized.items()}
+    for row in rows:  # an alias with only external targets still counts as found
+        ids = found.setdefault(row["addr"], [])
+        if row["account_id"] is not None:
+            ids.append(row["account_id"])
+    out: dict[str, tuple[int, ...]] = {}
+    for recipient, options in candidates.items():
+        hit = next((found[c] for c in options if c in found), [])
+        out[recipient] = tuple(dict.fromkeys(hit))
+    return out
 
 
 def delivery_result(

@@ -169,7 +169,7 @@ class GroupDelivery:
         self.batches += 1
         recipients = sorted({r for item in batch for r in item.recipients})
         async with self.ctx.db.connection() as conn:
-            targets = await resolve_targets(conn, recipients)
+            targets = await resolve_targets(conn, recipients, self.ctx.recipient_delimiter)
         for item in batch:
             item.targets = {r: targets[r] for r in item.recipients}
         await self.ctx.in_thread(self._link_batch, batch)

@@ -89,7 +89,7 @@ class Messages:
         """
         bits, keywords = split_flags(flags)
         async with self.ctx.db.connection() as conn:
-            targets = await resolve_targets(conn, recipients)
+            targets = await resolve_targets(conn, recipients, self.ctx.recipient_delimiter)
         account_ids = sorted({a for ids in targets.values() for a in ids})
         values, linked = await self.ctx.in_thread(
             self._prepare, blob.path, parsed, parse, account_ids, "new"

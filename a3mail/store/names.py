@@ -66,6 +66,20 @@ def catch_all_of(address: str) -> str:
     return "@" + address.rpartition("@")[2]
 
 
+def address_candidates(address: str, delimiters: str, *, catch_all: bool = True) -> list[str]:
+    """Where a normalised address may be found, in order: itself; without its extension
+    (``alice+news@d`` -> ``alice@d``, when *delimiters* holds the separator); the domain's
+    catch-all (``@d``).  The first one that is an account or an alias wins."""
+    local, _, domain = address.rpartition("@")
+    out = [address]
+    cut = min((i for i in (local.find(c) for c in delimiters) if i > 0), default=-1)
+    if cut > 0:
+        out.append(f"{local[:cut]}@{domain}")
+    if catch_all:
+        out.append(catch_all_of(address))
+    return out
+
+
 def normalize_mailbox(name: str) -> str:
     """Check a mailbox name; any case of ``inbox`` (alone or as a first level) is ``INBOX``."""
     if not name or len(name) > MAX_MAILBOX_NAME:

@@ -6,11 +6,13 @@ per-recipient outcome (unknown user, over quota, accepted) before the message ar
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from a3mail.store.context import StoreContext
 from a3mail.store.db import deferred
-from a3mail.store.names import normalize_address, normalize_domain
+from a3mail.store.names import address_candidates, normalize_address, normalize_domain
 from a3mail.store.records import InvalidName
 
 
@@ -56,26 +58,21 @@ class RecipientCheck:
         )
 
 
-# One round trip: the domain, the account of that address, the alias targets of that
-# address and those of the domain's catch-all alias ("@domain") (each with its account if it
-# is one of ours; an account's own alias is a forward, e.g. the freemail API's; the
-# catch-all counts only for an address that is neither): the same resolution as
-# accounts.resolve_address.
+# One round trip: the domain, and the accounts and alias targets (each with its account if
+# it is one of ours) of every candidate address (names.address_candidates: the address,
+# without its extension, the domain's catch-all); the first candidate that is an account
+# or an alias wins: the same resolution as accounts.resolve_address.
 _CHECK = """
-SELECT 'domain' AS kind, NULL::text AS target, NULL::bigint AS id, enabled,
-       NULL::bigint AS quota_bytes, NULL::bigint AS used_bytes
+SELECT 'domain' AS kind, NULL::text AS key, NULL::text AS target, NULL::bigint AS id,
+       enabled, NULL::bigint AS quota_bytes, NULL::bigint AS used_bytes
   FROM domains WHERE name = %(domain)s
 UNION ALL
-SELECT 'account', address, id, enabled, quota_bytes, used_bytes
-  FROM accounts WHERE address = %(address)s
+SELECT 'account', address, address, id, enabled, quota_bytes, used_bytes
+  FROM accounts WHERE address = ANY(%(candidates)s)
 UNION ALL
-SELECT 'alias', al.target, ac.id, ac.enabled, ac.quota_bytes, ac.used_bytes
+SELECT 'alias', al.address, al.target, ac.id, ac.enabled, ac.quota_bytes, ac.used_bytes
   FROM aliases al LEFT JOIN accounts ac ON ac.address = al.target
- WHERE al.address = %(address)s
-UNION ALL
-SELECT 'catchall', al.target, ac.id, ac.enabled, ac.quota_bytes, ac.used_bytes
-  FROM aliases al LEFT JOIN accounts ac ON ac.address = al.target
- WHERE al.address = %(catchall)s
+ WHERE al.address = ANY(%(candidates)s)
 """
 
 
@@ -100,15 +97,19 @@ class Recipients:
         # One read-only statement on the autocommit pool: no BEGIN/COMMIT round trips.
         # (Never toggle autocommit on a pooled connection: the pool keeps the setting,
         # and every later single statement would then pay for BEGIN and COMMIT.)
-        rows = await self.ctx.db.fetchall(
-            _CHECK, {"domain": domain, "address": normalized, "catchall": "@" + domain}
+        candidates = (
+            address_candidates(normalized, self.ctx.recipient_delimiter) if normalized else []
         )
+        rows = await self.ctx.db.fetchall(_CHECK, {"domain": domain, "candidates": candidates})
         if not any(r["kind"] == "domain" and r["enabled"] for r in rows):
             return RecipientCheck(address, local_domain=False)
         if normalized is None:
             return RecipientCheck(address, local_domain=True)
-        own = [r for r in rows if r["kind"] in ("account", "alias")]
-        chosen = own or [r for r in rows if r["kind"] == "catchall"]
+        chosen: list[Any] = []
+        for candidate in candidates:
+            chosen = [r for r in rows if r["kind"] != "domain" and r["key"] == candidate]
+            if chosen:
+                break
         targets = sorted(chosen, key=lambda r: (r["kind"], r["target"]))
         accounts = {r["id"]: r for r in targets if r["id"] is not None}
         external = tuple(r["target"] for r in targets if r["id"] is None)

@@ -55,10 +55,14 @@ class Store:
     """Domains, accounts, mailboxes, messages, API keys and the audit log over one database
     and one data directory.  Every method returns a Deferred."""
 
-    def __init__(self, db: Database, data_dir: Path, *, fsync: bool = True) -> None:
+    def __init__(
+        self, db: Database, data_dir: Path, *, fsync: bool = True, recipient_delimiter: str = "+"
+    ) -> None:
         self.db = db
         self.blobs = BlobStore(data_dir, fsync=fsync)
-        self.ctx = StoreContext(db, self.blobs, channel_for(db.schema))
+        self.ctx = StoreContext(
+            db, self.blobs, channel_for(db.schema), recipient_delimiter=recipient_delimiter
+        )
         self.domains = Domains(self.ctx)
         self.accounts = Accounts(self.ctx)
         self.mailboxes = Mailboxes(self.ctx)

@@ -168,6 +168,17 @@ class RecipientTests(SmtpTestCase):
         self.assertEqual(info.subject, "to a stray")
         self.assertEqual(len(await self.inbox("bob@example.com")), 1)  # bob keeps his own
 
+    async def test_address_extension_reaches_the_base_account(self):
+        await self.user("alice@example.com")
+        s = await self.greeted()
+        await s.command("MAIL FROM:<a@example.net>")
+        self.assertEqual((await s.command("RCPT TO:<alice+lists@example.com>")).code, 250)
+        self.assertEqual((await s.command("RCPT TO:<bob+lists@example.com>")).code, 550)
+        self.assertEqual((await s.message(simple_message("tagged"))).code, 250)
+        [(info, data)] = await self.inbox("alice@example.com")
+        self.assertEqual(info.subject, "tagged")
+        self.assertIn(b"for <alice+lists@example.com>;", data)
+
 
 class RecipientLimitTests(SmtpTestCase):
     overrides = {"limits.max_recipients": 2}

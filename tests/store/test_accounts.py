@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import attrs
+
 from a3mail.store.accounts import DEFAULT_MAILBOXES
 from a3mail.store.records import (
     AlreadyExists,
@@ -188,6 +190,31 @@ class AliasTests(StoreTestCase):
         self.assertNotEqual(result.status, DeliveryStatus.DELIVERED)  # external only: not here
         self.assertEqual(await self.store.accounts.remove_alias("@example.com"), 2)
         self.assertFalse((await check("whoever@example.com")).exists)
+
+    async def test_address_extensions_go_to_the_base_address(self):
+        """alice+news@ is alice@ unless the full address exists; before the catch-all; an
+        extension of an alias follows the alias; another delimiter set, or none, too."""
+        a = await self.make_account("a@example.com")
+        b = await self.make_account("b@example.com")
+        c = await self.make_account("a+kept@example.com")
+        await self.store.accounts.add_alias("team@example.com", "b@example.com")
+        await self.store.accounts.add_alias("@example.com", "b@example.com")
+        check = self.store.recipients.check
+        self.assertEqual((await check("A+News@example.com")).account_ids, (a.id,))
+        self.assertEqual((await check("a+kept@example.com")).account_ids, (c.id,))
+        self.assertEqual((await check("team+x+y@example.com")).account_ids, (b.id,))
+        self.assertEqual((await check("+a@example.com")).account_ids, (b.id,))  # catch-all
+        self.assertEqual((await check("nobody+a@example.com")).account_ids, (b.id,))
+        resolved = await self.store.accounts.resolve("a+news@example.com", catch_all=False)
+        self.assertEqual(resolved.account_ids, (a.id,))
+        [result] = await self.store.messages.deliver(
+            await self.store.incoming(b"Subject: tagged\r\n\r\nx\r\n"), ["a+news@example.com"]
+        )
+        self.assertEqual((result.status, result.account_id), (DeliveryStatus.DELIVERED, a.id))
+        self.store.ctx = attrs.evolve(self.store.ctx, recipient_delimiter="-")
+        self.store.recipients.ctx = self.store.ctx
+        self.assertEqual((await check("a-news@example.com")).account_ids, (a.id,))
+        self.assertEqual((await check("a+news@example.com")).account_ids, (b.id,))
 
     async def test_alias_needs_a_local_domain(self):
         with self.assertRaises(NotFound):
