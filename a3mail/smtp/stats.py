@@ -1,4 +1,6 @@
-"""In-process SMTP counters (connections, messages, bytes), read by /metrics.
+"""In-process SMTP counters (connections, messages, bytes), read by the admin API's
+server and stats views (``a3mail.http.admin.server.smtp_counters``).  /metrics has its own
+Prometheus counters, fed from the same events (``a3mail.smtp.reporting``).
 
 One :data:`STATS` object per process is shared by every SMTP listener; tests give their
 factories a fresh :class:`SmtpStats`.
