@@ -5,7 +5,6 @@ message holds neither in memory."""
 
 from __future__ import annotations
 
-import functools
 import io
 from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO
@@ -23,7 +22,6 @@ from a3mail.imap.session import SessionAPI
 from a3mail.imap.tokens import ImapSyntaxError, Token
 from a3mail.imap.wire import parse_sequence_set
 from a3mail.logs import get_logger
-from a3mail.store.records import flag_names
 
 log = get_logger(__name__)
 
@@ -122,20 +120,6 @@ class FlowControl:
         waiter: Deferred[None] = Deferred()
         self._waiters.append(waiter)
         return waiter
-
-
-@functools.cache
-def _system_flags_text(bits: int) -> bytes:
-    return " ".join(flag_names(bits)).encode("ascii")
-
-
-def flags_text(bits: int, keywords: Sequence[str]) -> bytes:
-    """The inside of a FLAGS list (system flag names cached per bit pattern)."""
-    text = _system_flags_text(bits)
-    if keywords:
-        words = " ".join(keywords).encode("utf-8", "replace")
-        text = text + b" " + words if text else words
-    return text
 
 
 class FetchCommands(SessionAPI):
@@ -239,25 +223,7 @@ class FetchCommands(SessionAPI):
         view = self.view()
         if view.has_pending:
             self.send(b"".join(await view.updates(allow_expunge=False, condstore=self.condstore)))
-        lines = []
-        for uid in uids:
-            seq = view.seq_of(uid)
-            state = view.state(uid)
-            if seq is None or state is None:
-                continue
-            bits, keywords, modseq = state
-            if changed_since is not None and modseq <= changed_since:
-                continue
-            parts = []
-            for name in names:
-                if name == "UID":
-                    parts.append(b"UID %d" % uid)
-                elif name == "FLAGS":
-                    parts.append(b"FLAGS (" + flags_text(bits, keywords) + b")")
-                else:
-                    parts.append(b"MODSEQ (%d)" % modseq)
-            lines.append(b"* %d FETCH (%s)\r\n" % (seq, b" ".join(parts)))
-        self.send(b"".join(lines))
+        self.send(view.flags_fetch(uids, names, changed_since))
         self.resetTimeout()
         await flow.ready()
 

@@ -4,6 +4,7 @@ sequence sets, argument checks."""
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections.abc import Iterable, Sequence
 
@@ -11,6 +12,7 @@ import twisted.mail.imap4  # noqa: F401 - registers the "imap4-utf-7" codec
 
 from a3mail.imap.tokens import Atom, ImapSyntaxError, ParenList, String, Token
 from a3mail.store.names import INBOX
+from a3mail.store.records import flag_names
 
 _SAFE_QUOTED = re.compile(rb"^[\x20-\x7e]*$")
 _NUMBER = re.compile(rb"^[0-9]{1,10}$")
@@ -184,3 +186,17 @@ def format_sequence(numbers: Iterable[int]) -> bytes:
     if start >= 0:
         out.append(b"%d" % start if start == prev else b"%d:%d" % (start, prev))
     return b",".join(out)
+
+
+@functools.cache
+def _system_flags_text(bits: int) -> bytes:
+    return " ".join(flag_names(bits)).encode("ascii")
+
+
+def flags_text(bits: int, keywords: Sequence[str]) -> bytes:
+    """The inside of a FLAGS list (system flag names cached per bit pattern)."""
+    text = _system_flags_text(bits)
+    if keywords:
+        words = " ".join(keywords).encode("utf-8", "replace")
+        text = text + b" " + words if text else words
+    return text
