@@ -27,6 +27,9 @@ log = get_logger(__name__)
 
 CHUNK_UIDS = 500
 CHUNK_FLAGS_ONLY = 20_000
+#: The first chunk of a FLAGS-only FETCH is small, so the client starts reading at once;
+#: the next ones double up to CHUNK_FLAGS_ONLY.
+FIRST_CHUNK_FLAGS_ONLY = 1_000
 READ_SIZE = 64 * 1024
 #: Messages up to this size are read whole, several in one worker-thread call, and their
 #: responses written together; bigger ones are streamed from their file.
@@ -45,6 +48,16 @@ def file_length(record: Any, header_only: bool) -> int:
     if header_only and 0 < header_size <= size:
         return header_size
     return size
+
+
+def chunk_bounds(total: int, first: int, step: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of consecutive chunks covering ``range(total)``: the first of *first*
+    items, each next one twice as big, up to *step* (the client starts parsing at once and
+    the server keeps ahead of it)."""
+    start, size = 0, first
+    while start < total:
+        yield start, min(total, start + size)
+        start, size = start + size, min(step, size * 2)
 
 
 def in_memory_batches(
@@ -169,9 +182,10 @@ class FetchCommands(SessionAPI):
         failures = 0
         flags_only, needs_file, header_only = spec.flags_only, spec.needs_file, spec.header_only
         step = CHUNK_FLAGS_ONLY if flags_only else CHUNK_UIDS
+        first = FIRST_CHUNK_FLAGS_ONLY if flags_only else CHUNK_UIDS
         try:
-            for start in range(0, len(uids), step):
-                chunk = uids[start : start + step]
+            for start, end in chunk_bounds(len(uids), first, step):
+                chunk = uids[start:end]
                 if flags_only and not seen_now:
                     await self._fetch_flags_only(spec, chunk, uid_mode, changed_since, flow)
                     if flow.stopped or self._closed:

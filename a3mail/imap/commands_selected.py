@@ -51,7 +51,10 @@ class SelectedCommands(FetchCommands):
         ranges = parse_sequence_set(token)
         if uid_mode:
             return resolve_uids(ranges, view.uids)
-        return [view.uids[seq - 1] for seq in resolve_sequence(ranges, view.exists)]
+        seqs = resolve_sequence(ranges, view.exists)
+        if seqs and seqs[-1] - seqs[0] + 1 == len(seqs):  # contiguous: one slice
+            return view.uids[seqs[0] - 1 : seqs[-1]].tolist()
+        return [view.uids[seq - 1] for seq in seqs]
 
     def numbers_for(self, uids: list[int], uid_mode: bool) -> bytes:
         """UIDs as a set in the client's numbering (UIDs, or sequence numbers)."""

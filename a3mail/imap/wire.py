@@ -149,12 +149,17 @@ def resolve_sequence(ranges: Ranges, count: int) -> list[int]:
     """
     if count == 0:
         raise ImapSyntaxError("No messages in the mailbox")
-    chosen: set[int] = set()
+    spans = []
     for low, high in ranges:
         a, b = (count if low is None else low), (count if high is None else high)
         a, b = min(a, b), max(a, b)
         if b > count:
             raise ImapSyntaxError("Message sequence number out of range")
+        spans.append((a, b))
+    if len(spans) == 1:  # "1:*" and the like: no set of every number
+        return list(range(spans[0][0], spans[0][1] + 1))
+    chosen: set[int] = set()
+    for a, b in spans:
         chosen.update(range(a, b + 1))
     return sorted(chosen)
 
@@ -164,11 +169,16 @@ def resolve_uids(ranges: Ranges, uids: Sequence[int]) -> list[int]:
     if not uids:
         return []
     last = uids[-1]
-    chosen: set[int] = set()
+    slices = []
     for low, high in ranges:
         a, b = (last if low is None else low), (last if high is None else high)
         a, b = min(a, b), max(a, b)
-        chosen.update(uids[bisect.bisect_left(uids, a) : bisect.bisect_right(uids, b)])
+        slices.append(uids[bisect.bisect_left(uids, a) : bisect.bisect_right(uids, b)])
+    if len(slices) == 1:  # one range: already ascending and unique
+        return list(slices[0])
+    chosen: set[int] = set()
+    for piece in slices:
+        chosen.update(piece)
     return sorted(chosen)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from twisted.trial.unittest import SynchronousTestCase
 
 from a3mail.imap import commands_fetch
-from a3mail.imap.commands_fetch import file_bytes, in_memory_batches
+from a3mail.imap.commands_fetch import chunk_bounds, file_bytes, in_memory_batches
 from tests.imap.support import ImapTestCase, message, tagged
 
 
@@ -36,6 +36,14 @@ class BatchSplitTests(SynchronousTestCase):
         pairs = [(Record(*size), n) for n, size in enumerate(sizes, start=1)]
         batches = [[seq for _, seq in batch] for batch in in_memory_batches(pairs, True, True)]
         self.assertEqual(batches, [[1, 2], [3], [4], [5]])
+
+    def test_chunk_bounds_start_small(self):
+        self.assertEqual(list(chunk_bounds(14, 3, 5)), [(0, 3), (3, 8), (8, 13), (13, 14)])
+        self.assertEqual(
+            list(chunk_bounds(40, 2, 16)), [(0, 2), (2, 6), (6, 14), (14, 30), (30, 40)]
+        )
+        self.assertEqual(list(chunk_bounds(2, 3, 5)), [(0, 2)])
+        self.assertEqual(list(chunk_bounds(0, 3, 5)), [])
 
     def test_without_files_everything_is_one_batch(self):
         pairs = [(Record(10**9), 1), (Record(10**9), 2)]
