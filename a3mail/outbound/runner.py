@@ -395,7 +395,9 @@ class QueueRunner(Service):
         if not address:
             return None
         try:
-            resolution = await self.store.accounts.resolve(address)
+            # The account that owns the sender address (webhooks go to it), not whoever
+            # the domain's catch-all delivers to.
+            resolution = await self.store.accounts.resolve(address, catch_all=False)
         except Exception:
             return None
         return resolution.account_ids[0] if resolution.account_ids else None

@@ -213,6 +213,23 @@ class EventTests(OutboundTestCase):
         self.assertIn('"subject":"hello there"', rows[2]["body"])
         await wait_until(lambda: {"email.sent", "email.bounced"} <= {e.type for e in heard})
 
+    async def test_events_belong_to_the_sender_account_not_the_catch_all(self):
+        """An account's webhooks hear what its own address sent; mail from another address
+        of the domain is not theirs because the domain's catch-all delivers to them."""
+        await self.store.domains.add("example.com")
+        owner = await self.store.accounts.add("owner@example.com")
+        await self.store.accounts.add_alias("@example.com", "owner@example.com")
+        await self.store.webhooks.create(
+            url="https://hooks.example.com/mail", events=["email.sent"], account_id=owner.id
+        )
+        runner = self.make_runner(self.listen(ScriptedFactory()))
+        await self.queue(sender="stranger@example.com")
+        await self.queue(sender="owner+lists@example.com")
+        await self.run_round(runner)
+        rows = await self.sql("SELECT body FROM webhook_deliveries ORDER BY id")
+        self.assertEqual(len(rows), 1, rows)
+        self.assertIn('"user":"owner+lists@example.com"', rows[0]["body"])
+
 
 class SessionFailureTests(OutboundTestCase):
     async def test_mail_from_550_fails_every_recipient(self):
