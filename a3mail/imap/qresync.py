@@ -24,7 +24,14 @@ from typing import Any
 import attrs
 
 from a3mail.imap.tokens import ImapSyntaxError, ParenList, Token
-from a3mail.imap.wire import Ranges, atom_upper, format_sequence, number, parse_sequence_set
+from a3mail.imap.wire import (
+    Ranges,
+    atom_upper,
+    format_sequence,
+    in_ranges,
+    number,
+    parse_sequence_set,
+)
 
 
 @attrs.frozen
@@ -107,15 +114,6 @@ def parse_fetch_modifiers(token: Token) -> tuple[int | None, bool]:
     if vanished and changed_since is None:
         raise ImapSyntaxError("VANISHED needs CHANGEDSINCE")
     return changed_since, vanished
-
-
-def in_ranges(uid: int, ranges: Ranges, star: int) -> bool:
-    """Whether a UID set (``*`` standing for *star*) contains *uid*."""
-    for low, high in ranges:
-        a, b = (star if low is None else low), (star if high is None else high)
-        if min(a, b) <= uid <= max(a, b):
-            return True
-    return False
 
 
 def vanished_line(uids: Iterable[int], *, earlier: bool) -> bytes:

@@ -142,6 +142,21 @@ def _seq_number(value: bytes) -> int | None:
     return int(value)
 
 
+def span(low: int | None, high: int | None, star: int) -> tuple[int, int]:
+    """One range of a set, ``*`` (None) standing for *star*, as (smallest, largest)."""
+    a, b = (star if low is None else low), (star if high is None else high)
+    return min(a, b), max(a, b)
+
+
+def in_ranges(number: int, ranges: Ranges, star: int) -> bool:
+    """Whether a set (``*`` standing for *star*) contains *number*."""
+    for low, high in ranges:
+        a, b = span(low, high, star)
+        if a <= number <= b:
+            return True
+    return False
+
+
 def resolve_sequence(ranges: Ranges, count: int) -> list[int]:
     """Message sequence numbers (1-based, ascending) a set names in a mailbox of *count*.
 
@@ -151,8 +166,7 @@ def resolve_sequence(ranges: Ranges, count: int) -> list[int]:
         raise ImapSyntaxError("No messages in the mailbox")
     spans = []
     for low, high in ranges:
-        a, b = (count if low is None else low), (count if high is None else high)
-        a, b = min(a, b), max(a, b)
+        a, b = span(low, high, count)
         if b > count:
             raise ImapSyntaxError("Message sequence number out of range")
         spans.append((a, b))
@@ -171,8 +185,7 @@ def resolve_uids(ranges: Ranges, uids: Sequence[int]) -> list[int]:
     last = uids[-1]
     slices = []
     for low, high in ranges:
-        a, b = (last if low is None else low), (last if high is None else high)
-        a, b = min(a, b), max(a, b)
+        a, b = span(low, high, last)
         slices.append(uids[bisect.bisect_left(uids, a) : bisect.bisect_right(uids, b)])
     if len(slices) == 1:  # one range: already ascending and unique
         return list(slices[0])

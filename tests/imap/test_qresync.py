@@ -11,12 +11,12 @@ from twisted.trial.unittest import SynchronousTestCase
 from a3mail.imap.qresync import (
     QresyncParams,
     SelectParams,
-    in_ranges,
     parse_fetch_modifiers,
     parse_select_params,
     vanished_line,
 )
 from a3mail.imap.tokens import ImapSyntaxError
+from a3mail.imap.wire import in_ranges
 from tests.imap.support import ImapTestCase, tagged
 from tests.imap.tokens_helper import toks
 
