@@ -211,16 +211,14 @@ class SelectedMailbox:
     def expunge_lines(self, uids: Iterable[int], qresync: bool) -> list[bytes]:
         """Drop expunged messages from the view and say so: ``* n EXPUNGE`` (highest first),
         or one ``* VANISHED uids`` for a QRESYNC session."""
-        lines: list[bytes] = []
-        gone: list[int] = []
-        for uid in sorted(uids, reverse=True):
-            seq = self.remove(uid)
-            if seq is not None:
-                gone.append(uid)
-                lines.append(b"* %d EXPUNGE\r\n" % seq)
+        removed = [
+            (uid, seq)
+            for uid in sorted(uids, reverse=True)
+            if (seq := self.remove(uid)) is not None
+        ]
         if qresync:
-            return [vanished_line(gone, earlier=False)] if gone else []
-        return lines
+            return [vanished_line((uid for uid, _ in removed), earlier=False)] if removed else []
+        return [b"* %d EXPUNGE\r\n" % seq for _, seq in removed]
 
     # -- changes from the bus ------------------------------------------------------------
 
