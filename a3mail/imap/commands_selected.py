@@ -297,17 +297,12 @@ class SelectedCommands(FetchCommands):
 
     async def _search(self, tag: bytes, args: list[Token], uid_mode: bool) -> bytes:
         options, args = split_return_options(args)
-        try:
-            query = searchspec.parse_search(args)
-        except searchspec.BadCharset:
+        searched = await self._run_search(args)
+        if searched is None:
             return b"NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset"
-        view = self.view()
-        query = query.resolve(view.uids)
-        result = await self.factory.store.search.search(self.account.id, view.mailbox.id, query)
-        if uid_mode:
-            found = [u for u in result.uids if u in view]
-        else:
-            found = [s for s in map(view.seq_of, result.uids) if s is not None]
+        query, result, uids = searched
+        number = self._numbering(uid_mode)
+        found = [number(uid) for uid in uids]
         modseq = None
         if getattr(query, "uses_modseq", False) and found and result.highest_modseq is not None:
             modseq = result.highest_modseq
@@ -373,15 +368,21 @@ class SelectedCommands(FetchCommands):
 
     async def _matches(self, args: list[Token]) -> list[int] | None:
         """The UIDs (in the view) matching ``charset keys...``; None for another charset."""
-        try:  # the charset is not optional here, otherwise the keys are SEARCH's
-            query = searchspec.parse_search([Atom(b"CHARSET"), *args])
+        # the charset is not optional here, otherwise the keys are SEARCH's
+        searched = await self._run_search([Atom(b"CHARSET"), *args])
+        return None if searched is None else searched[2]
+
+    async def _run_search(self, args: list[Token]) -> tuple[Any, Any, list[int]] | None:
+        """SEARCH's keys evaluated over the selected mailbox: the query, the store's result
+        and the matching UIDs still in the view; None for an unsupported charset."""
+        try:
+            query = searchspec.parse_search(args)
         except searchspec.BadCharset:
             return None
         view = self.view()
-        result = await self.factory.store.search.search(
-            self.account.id, view.mailbox.id, query.resolve(view.uids)
-        )
-        return [u for u in result.uids if u in view]
+        query = query.resolve(view.uids)
+        result = await self.factory.store.search.search(self.account.id, view.mailbox.id, query)
+        return query, result, [u for u in result.uids if u in view]
 
     def _numbering(self, uid_mode: bool) -> Any:
         """UID -> the number the client sees (the UID, or its sequence number)."""
