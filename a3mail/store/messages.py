@@ -135,16 +135,16 @@ class Messages:
         account_id: int,
     ) -> tuple[dict[str, Any], dict[int, str]]:
         """In a worker thread: write *data* as an incoming file (fsynced), parse it from
-        memory if asked, link it into the account's ``cur`` directory (fsynced), and let the
-        incoming file go.  Returns the index values and the path."""
+        memory if asked (not from the file again), then :meth:`_prepare` it into the
+        account's ``cur`` directory, consuming the incoming file."""
         blob = self.ctx.blobs.write_bytes(data)
         try:
             if parsed is None and parse is not None:
                 parsed = parse(data)
-            linked = self._link_all(blob.path, [account_id], "cur")
-        finally:
+            return self._prepare(blob.path, parsed, None, [account_id], "cur", True)
+        except BaseException:
             self.ctx.blobs.remove_incoming(blob.path)
-        return index_values(parsed), linked
+            raise
 
     def _cleanup(self, refused: Sequence[str], incoming: Any) -> None:
         """In a worker thread: unlink files nobody took, and the incoming file."""
