@@ -280,19 +280,22 @@ async def resolve_address(
     :func:`~a3mail.store.names.address_candidates` (itself, without its extension, the
     domain's catch-all unless *catch_all* is false) that is an account or an alias (one
     alias level; an account's own alias is a forward: the account and the alias targets)."""
-    for candidate in address_candidates(address, delimiters, catch_all=catch_all):
-        row = await fetchone(conn, "SELECT id FROM accounts WHERE address = %s", (candidate,))
-        own = () if row is None else (row["id"],)
-        rows = await fetchall(
-            conn,
-            "SELECT al.target, ac.id AS account_id FROM aliases al"
-            " LEFT JOIN accounts ac ON ac.address = al.target"
-            " WHERE al.address = %s ORDER BY al.target",
-            (candidate,),
-        )
-        if own or rows:
-            local = (*own, *(r["account_id"] for r in rows if r["account_id"] is not None))
-            external = tuple(r["target"] for r in rows if r["account_id"] is None)
+    candidates = address_candidates(address, delimiters, catch_all=catch_all)
+    rows = await fetchall(  # one statement for every candidate; the account row first
+        conn,
+        "SELECT address AS key, NULL::text AS target, id AS account_id FROM accounts"
+        " WHERE address = ANY(%(c)s)"
+        " UNION ALL"
+        " SELECT al.address, al.target, ac.id FROM aliases al"
+        " LEFT JOIN accounts ac ON ac.address = al.target WHERE al.address = ANY(%(c)s)"
+        " ORDER BY 1, 2 NULLS FIRST",
+        {"c": candidates},
+    )
+    for candidate in candidates:
+        hits = [r for r in rows if r["key"] == candidate]
+        if hits:
+            local = (r["account_id"] for r in hits if r["account_id"] is not None)
+            external = tuple(r["target"] for r in hits if r["account_id"] is None)
             return Resolution(address, tuple(dict.fromkeys(local)), external)
     return Resolution(address, (), ())
 
