@@ -56,7 +56,7 @@ _UPPER = {c: c - 32 for c in range(ord("a"), ord("z") + 1)}
 _SPACES = re.compile(r"\s+")
 _TRAILER = re.compile(r"(?:\s|\(fwd\))+$", re.IGNORECASE)
 _BLOB = r"\[[^\[\]]*\]\s*"
-_LEADER = re.compile(rf"^(?:(?:{_BLOB})*(?:re|fwd?)\s*(?:{_BLOB})?:|\s+)", re.IGNORECASE)
+_LEADER = re.compile(rf"^(?:(?P<refwd>(?:{_BLOB})*(?:re|fwd?)\s*(?:{_BLOB})?:)|\s+)", re.IGNORECASE)
 _LEADING_BLOB = re.compile(rf"^{_BLOB}")
 
 
@@ -64,12 +64,23 @@ def base_subject(subject: str) -> str:
     """The base subject of RFC 5256 section 2.1 (the decoded subject without ``Re:``,
     ``Fwd:``, ``[list]`` prefixes, ``(fwd)`` trailers and ``[fwd: ...]`` wrapping), in the
     i;ascii-casemap form used to compare it."""
+    return subject_key(subject)[0]
+
+
+def subject_key(subject: str) -> tuple[str, bool]:
+    """The base subject, and whether the message is a reply or forward in RFC 5256's
+    sense: the extraction removed a ``Re:``/``Fwd:`` leader, a ``(fwd)`` trailer or a
+    ``[fwd: ...]`` wrapping (THREAD=REFERENCES uses both)."""
     text = _SPACES.sub(" ", subject)  # (1) whitespace runs become one space
+    reply = False
     while True:
-        text = _TRAILER.sub("", text)  # (2) trailing "(fwd)" and spaces
+        trimmed = _TRAILER.sub("", text)  # (2) trailing "(fwd)" and spaces
+        reply = reply or "(fwd)" in text[len(trimmed) :].lower()
+        text = trimmed
         while True:
             before = text
-            text = _strip_leaders(text)  # (3)
+            text, stripped = _strip_leaders(text)  # (3)
+            reply = reply or stripped
             blob = _LEADING_BLOB.match(text)  # (4) a leading blob, unless it is all
             if blob and text[blob.end() :]:
                 text = text[blob.end() :]
@@ -77,15 +88,20 @@ def base_subject(subject: str) -> str:
                 break
         if text[:5].lower() == "[fwd:" and text.endswith("]"):  # (6)
             text = text[5:-1]
+            reply = True
             continue
-        return ascii_casemap(text.strip())
+        return ascii_casemap(text.strip()), reply
 
 
-def _strip_leaders(text: str) -> str:
+def _strip_leaders(text: str) -> tuple[str, bool]:
+    """*text* without its leading ``Re:``/``Fwd:`` leaders and spaces, and whether a
+    leader was among them."""
+    stripped = False
     while True:
         match = _LEADER.match(text)
         if match is None or not match.end():
-            return text
+            return text, stripped
+        stripped = stripped or match.group("refwd") is not None
         text = text[match.end() :]
 
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from a3mail.imap.sortspec import base_subject
+from a3mail.imap.sortspec import base_subject, subject_key
 from a3mail.imap.tokens import ImapSyntaxError, Token
 from a3mail.imap.wire import atom_upper
 from a3mail.store.search import ThreadRecord
@@ -26,10 +26,6 @@ from a3mail.store.search import ThreadRecord
 ALGORITHMS = (b"ORDEREDSUBJECT", b"REFERENCES")
 
 _MSG_ID = re.compile(r"<([^<>\s]+)>")
-_REPLY = re.compile(
-    r"^\s*(?:\[[^\[\]]*\]\s*)*(?:re|fwd?)\s*(?:\[[^\[\]]*\]\s*)?:|\(fwd\)\s*$|^\s*\[fwd:",
-    re.IGNORECASE,
-)
 
 
 def parse_algorithm(token: Token) -> bytes:
@@ -145,24 +141,25 @@ def _prune(nodes: list[Node], *, root: bool) -> list[Node]:
 
 def _merge_subjects(roots: list[Node]) -> list[Node]:
     """Step 6: roots whose base subjects are equal become one thread."""
+    # (base subject, is a reply or forward) of each root, extracted once
+    keys = {id(node): subject_key(_subject_of(node)) for node in roots}
     table: dict[str, Node] = {}
     for node in roots:
-        subject = _subject_of(node)
-        base = base_subject(subject)
+        base, reply = keys[id(node)]
         if not base:
             continue
         held = table.get(base)
         if (
             held is None
             or (held.record is not None and node.record is None)
-            or (_is_reply(_subject_of(held)) and not _is_reply(subject))
+            or (keys[id(held)][1] and not reply)
         ):
             table[base] = node
     out: list[Node] = []
     for node in roots:
         if node.parent is not None:  # already merged into a thread placed earlier
             continue
-        base = base_subject(_subject_of(node))
+        base = keys[id(node)][0]
         held = table.get(base) if base else None
         if held is None or held is node:
             out.append(node)
@@ -177,7 +174,7 @@ def _merge_subjects(roots: list[Node]) -> list[Node]:
             node.adopt(held)
             table[base] = node
             _take_place(out, held, node)
-        elif not _is_reply(_subject_of(held)) and _is_reply(_subject_of(node)):
+        elif not keys[id(held)][1] and keys[id(node)][1]:  # both messages: original roots
             held.adopt(node)
         else:
             placeholder = Node()
@@ -194,10 +191,6 @@ def _take_place(out: list[Node], held: Node, container: Node) -> None:
         out[out.index(held)] = container
     else:
         out.append(container)
-
-
-def _is_reply(subject: str) -> bool:
-    return _REPLY.search(subject) is not None
 
 
 def _sort_siblings(nodes: list[Node]) -> None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from a3mail.imap.sortspec import base_subject, parse_sort_criteria, sort_records
+from a3mail.imap.sortspec import base_subject, parse_sort_criteria, sort_records, subject_key
 from a3mail.imap.tokens import ImapSyntaxError
 from a3mail.store.search import SortRecord
 from tests.imap.support import ImapTestCase, tagged
@@ -78,6 +78,12 @@ class BaseSubjectTests(SynchronousTestCase):
         }
         for subject, expected in cases.items():
             self.assertEqual(base_subject(subject), expected, subject)
+
+    def test_reply_or_forward_is_what_the_extraction_removed(self) -> None:
+        for subject in ("Re: x", "[l] FWD: x", "x (fwd)", "[fwd: x]", "Re [l]: x"):
+            self.assertEqual(subject_key(subject), ("X", True), subject)
+        for subject in ("x", "[list] x", "Reply: x", "  x  ", "x fwd"):
+            self.assertFalse(subject_key(subject)[1], subject)
 
 
 class OrderTests(SynchronousTestCase):
