@@ -424,13 +424,19 @@ class Messages:
         self, infos: Sequence[Any], lengths: Sequence[int] | None = None
     ) -> builtins.list[bytes | None]:
         """The stored bytes of several messages (records with ``blob_path`` and ``size``),
-        read in one worker thread; None for a file that cannot be read.  With *lengths*,
-        only that many bytes from the start of each file."""
+        None for a file that cannot be read.  With *lengths*, only that many bytes from
+        the start of each file.  What the page cache holds is read at once; the rest (from
+        the first file that would wait for the disk) in one worker-thread call."""
         paths = [i.blob_path for i in infos]
-        if lengths is not None:
-            read_prefixes = functools.partial(self.ctx.blobs.read_many, whole=False)
-            return await self.ctx.in_thread(read_prefixes, paths, lengths)
-        return await self.ctx.in_thread(self.ctx.blobs.read_many, paths, [i.size for i in infos])
+        whole = lengths is None
+        wanted = [i.size for i in infos] if lengths is None else list(lengths)
+        blobs = self.ctx.blobs
+        contents = blobs.read_cached(paths, wanted, whole=whole)
+        if len(contents) < len(paths):
+            done = len(contents)
+            read_rest = functools.partial(blobs.read_many, whole=whole)
+            contents += await self.ctx.in_thread(read_rest, paths[done:], wanted[done:])
+        return contents
 
 
 # -- helpers used inside transactions ---------------------------------------------------

@@ -1,13 +1,18 @@
-"""BlobStore.path / open: a lexical check keeps every path inside ``mail/``."""
+"""BlobStore.path / open: a lexical check keeps every path inside ``mail/``; reading many
+files, from the page cache first."""
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from a3mail.store import blobs
 from a3mail.store.blobs import BlobStore
 
 
@@ -46,3 +51,67 @@ class BlobPathTests(SynchronousTestCase):
             self.blobs.read_many(paths, [len(big), 10, len(big) * 2, 0, 0, 5]),
             [big, big, big, big, b"", None],
         )
+
+
+class CachedReadTests(SynchronousTestCase):
+    """BlobStore.read_cached: what the page cache holds, without waiting for the disk."""
+
+    def setUp(self) -> None:
+        self.data_dir = Path(tempfile.mkdtemp(prefix="a3mail-blob-cached-"))
+        self.addCleanup(shutil.rmtree, self.data_dir, True)
+        self.blobs = BlobStore(self.data_dir, fsync=False)
+        self.blobs.prepare()
+        if blobs._NOWAIT is None:
+            raise SkipTest("this system has no RWF_NOWAIT: every read goes to the thread")
+        self.files = {}
+        for name, content in (("a", b"first message"), ("b", b"second"), ("c", b"")):
+            (self.data_dir / "mail" / "tmp" / name).write_bytes(content)
+            self.files[f"mail/tmp/{name}"] = content
+
+    def test_cached_files_are_read_whole_or_by_prefix(self) -> None:
+        paths = list(self.files)
+        sizes = [len(c) for c in self.files.values()]
+        self.assertEqual(self.blobs.read_cached(paths, sizes), list(self.files.values()))
+        self.assertEqual(
+            self.blobs.read_cached(paths, [5, 3, 0], whole=False), [b"first", b"sec", b""]
+        )
+
+    def test_it_stops_at_the_first_file_that_would_wait_for_the_disk(self) -> None:
+        real = os.preadv
+
+        def preadv(fd: int, buffers: Any, offset: int, flags: int = 0) -> int:
+            if os.fstat(fd).st_size == len(b"second"):
+                raise BlockingIOError(errno.EAGAIN, "not cached")
+            return real(fd, buffers, offset, flags)
+
+        self.patch(os, "preadv", preadv)
+        self.assertEqual(self.blobs.read_cached(list(self.files), [13, 6, 0]), [b"first message"])
+
+    def test_a_file_whose_length_is_not_the_indexed_one_is_left_to_the_thread(self) -> None:
+        """A short read may be a partly cached file, a long one a file the index got
+        wrong: neither is answered here, and nothing after it either."""
+        self.assertEqual(self.blobs.read_cached(list(self.files), [13, 9, 0]), [b"first message"])
+        self.assertEqual(self.blobs.read_cached(list(self.files), [13, 2, 0]), [b"first message"])
+        self.assertEqual(self.blobs.read_many(list(self.files)[1:], [9, 0]), [b"second", b""])
+
+    def test_big_files_and_a_spent_budget_go_to_the_thread(self) -> None:
+        self.patch(blobs, "INLINE_LIMIT", 10)
+        self.assertEqual(self.blobs.read_cached(list(self.files), [13, 6, 0]), [])
+        self.patch(blobs, "INLINE_LIMIT", 100)
+        self.patch(blobs, "INLINE_BUDGET", 15)
+        self.assertEqual(self.blobs.read_cached(list(self.files), [13, 6, 0]), [b"first message"])
+
+    def test_a_filesystem_without_nowait_reads_is_not_asked_again(self) -> None:
+        calls = []
+
+        def preadv(fd: int, buffers: Any, offset: int, flags: int = 0) -> int:
+            calls.append(fd)
+            raise OSError(errno.EOPNOTSUPP, "not supported")
+
+        self.patch(os, "preadv", preadv)
+        self.assertEqual(self.blobs.read_cached(list(self.files), [13, 6, 0]), [])
+        self.assertEqual(self.blobs.read_cached(list(self.files), [13, 6, 0]), [])
+        self.assertEqual(len(calls), 1)
+
+    def test_a_path_outside_mail_is_none_as_in_read_many(self) -> None:
+        self.assertEqual(self.blobs.read_cached(["../x", "mail/tmp/b"], [1, 6]), [None, b"second"])

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
 
-from a3mail.store import events
+from twisted.trial.unittest import SkipTest
+
+from a3mail.store import blobs, events
 from a3mail.store.records import DeliveryStatus, Flag, NotFound, OverQuota
 from tests.support.store import StoreTestCase
 
@@ -330,3 +333,49 @@ async def _wait_for(predicate, timeout=5.0):
             raise AssertionError("condition not met in time")
         await task.deferLater(reactor, 0.02, lambda: None)
         waited += 0.02
+
+
+class ReadManyTests(StoreTestCase):
+    """Messages.read_many: the page cache first, the rest in one worker-thread call."""
+
+    async def setUp(self):
+        await super().setUp()
+        self.alice = await self.make_account("alice@example.com")
+        self.inbox = await self.store.mailboxes.get(self.alice.id, "INBOX")
+        self.bodies = [MESSAGE + b"x" * n + b"\r\n" for n in range(3)]
+        for body in self.bodies:
+            blob = await self.store.incoming(body)
+            await self.store.messages.deliver(blob, ["alice@example.com"])
+        self.infos = await self.store.messages.list(self.alice.id, self.inbox.id)
+        self.threaded = []
+        context = type(self.store.ctx)
+        real = context.in_thread
+
+        async def in_thread(ctx, fn, *args):
+            self.threaded.append(args)
+            return await real(ctx, fn, *args)
+
+        self.patch(context, "in_thread", in_thread)
+
+    async def test_cached_files_need_no_thread(self):
+        if blobs._NOWAIT is None:
+            raise SkipTest("this system has no RWF_NOWAIT")
+        self.assertEqual(await self.store.messages.read_many(self.infos), self.bodies)
+        headers = await self.store.messages.read_many(self.infos, [4, 4, 4])
+        self.assertEqual(headers, [b"From"] * 3)
+        self.assertEqual(self.threaded, [])
+
+    async def test_from_the_first_uncached_file_on_the_thread_reads(self):
+        real = os.preadv
+        second = os.path.getsize(self.store.blobs.path(self.infos[1].blob_path))
+
+        def preadv(fd, buffers, offset, flags=0):
+            if os.fstat(fd).st_size == second:
+                raise BlockingIOError(errno.EAGAIN, "not cached")
+            return real(fd, buffers, offset, flags)
+
+        self.patch(os, "preadv", preadv)
+        self.assertEqual(await self.store.messages.read_many(self.infos), self.bodies)
+        [(paths, sizes)] = self.threaded
+        self.assertEqual(paths, [i.blob_path for i in self.infos[1 if blobs._NOWAIT else 0 :]])
+        self.assertEqual(sizes, [len(b) for b in self.bodies[1 if blobs._NOWAIT else 0 :]])
