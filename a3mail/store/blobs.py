@@ -21,6 +21,7 @@ import errno
 import itertools
 import mmap
 import os
+import re
 import socket
 import threading
 import time
@@ -98,6 +99,9 @@ class BlobStore:
         self.fsync = fsync
         #: False once the filesystem refused ``RWF_NOWAIT`` (then every read is threaded).
         self._nowait_works = True
+        # what _checked puts in front of a clean relative path (``mail/...``) after "mail"
+        self._mail_prefix = os.path.normpath(self.root)
+        self._root_prefix = os.path.join(self._mail_prefix, "")
 
     def prepare(self) -> None:
         """Create ``mail/`` and ``mail/tmp`` (mode 0700)."""
@@ -172,9 +176,10 @@ class BlobStore:
         absolute path would take it outside ``mail/``.  A lexical check (no ``stat`` of
         each directory): only a3mail writes under ``mail/``, so no symlink is followed out
         of it, and a FETCH of many messages does not pay a ``resolve()`` per message."""
+        if _CLEAN_PATH.fullmatch(rel_path):  # as the store writes them: no need to normalise
+            return self._mail_prefix + rel_path[4:]
         full = os.path.normpath(os.path.join(self.data_dir, rel_path))
-        root = os.path.join(os.path.normpath(self.root), "")
-        if not full.startswith(root):
+        if not full.startswith(self._root_prefix):
             raise ValueError(f"blob path outside the mail directory: {rel_path!r}")
         return full
 
@@ -314,6 +319,8 @@ def _rmtree(path: Path) -> None:
     os.rmdir(path)
 
 
+#: A relative path as the store writes them: ``mail`` then names that are not ``.``/``..``.
+_CLEAN_PATH = re.compile(r"mail(?:/(?!\.\.?(?:/|\Z))[^/\x00]+)+")
 #: How much :meth:`BlobStore.read_many` asks for at once when no size is known.
 READ_HINT = 64 * 1024
 #: :meth:`BlobStore.read_cached` leaves files larger than this to the worker thread.
@@ -330,15 +337,16 @@ def _read_nowait(path: str, length: int, whole: bool) -> bytes | None:
     short read may be a part of the file that is cached, so it is left to the blocking
     read.  BlockingIOError when the data is not cached."""
     assert _NOWAIT is not None
+    buffer = bytearray(length)
+    beyond = [bytearray(1)] if whole else []  # a byte past the indexed size: there is more
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        buffer = bytearray(length + 1 if whole else length)
-        got = os.preadv(fd, [buffer], 0, _NOWAIT) if buffer else 0
+        got = os.preadv(fd, [buffer, *beyond], 0, _NOWAIT)
     finally:
         os.close(fd)
     if got != length:  # short (unsure), or longer than indexed: the thread reads it whole
         return None
-    return bytes(memoryview(buffer)[:got])
+    return bytes(buffer)
 
 
 def _read_whole(path: str, size: int) -> bytes:

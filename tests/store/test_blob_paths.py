@@ -27,11 +27,26 @@ class BlobPathTests(SynchronousTestCase):
         self.assertEqual(self.blobs.path("mail/1/cur/x"), self.data_dir / "mail/1/cur/x")
 
     def test_paths_that_leave_mail_are_refused(self) -> None:
-        for bad in ("mail/../secret", "../mail/x", "/etc/passwd", "pgdata/x", "mail", "mailx/y"):
+        bad_paths = ("mail/../secret", "../mail/x", "/etc/passwd", "pgdata/x", "mail", "mailx/y")
+        for bad in (*bad_paths, "mail/..", "mail/x/../../y", "mail/./.."):
             with self.assertRaises(ValueError, msg=bad):
                 self.blobs.path(bad)
             with self.assertRaises(ValueError, msg=bad):
                 self.blobs.open(bad)
+
+    def test_clean_and_unusual_paths_resolve_as_normalised(self) -> None:
+        """Paths as the store writes them skip normalisation; anything else is normalised
+        first, with the same result."""
+        mail = self.data_dir / "mail"
+        cases = {
+            "mail/0a/10/new/1.M2P3": mail / "0a/10/new/1.M2P3",
+            "mail/tmp/...": mail / "tmp/...",
+            "mail/tmp/.hidden": mail / "tmp/.hidden",
+            "mail/./tmp//x/": mail / "tmp/x",
+            "mail/a/../b": mail / "b",
+        }
+        for rel, expected in cases.items():
+            self.assertEqual(self.blobs.path(rel), expected, rel)
 
     def test_read_many_gives_none_for_what_cannot_be_read(self) -> None:
         (self.data_dir / "mail" / "tmp" / "a").write_bytes(b"first")
