@@ -52,6 +52,8 @@ class SelectedMailbox:
         self._expunged: set[int] = set()
         # UIDs whose flags another change touched -> that change's modseq (None: unknown).
         self._flag_uids: dict[int, int | None] = {}
+        # ... and their new state when the change's event carried it (no read needed).
+        self._flag_states: dict[int, tuple[int, tuple[str, ...], int]] = {}
         self._added = False
         self._resync = False
         self._unsubscribe: Callable[[], None] | None = None
@@ -246,8 +248,13 @@ class SelectedMailbox:
                 fresh = [int(u) for u in uids if not self._has_change(int(u), modseq)]
                 if not fresh:
                     return  # this session's own change, already in the cache
+                states = _event_states(data.get("states"), modseq)
                 for uid in fresh:
                     self._flag_uids[uid] = modseq
+                    if uid in states:
+                        self._flag_states[uid] = states[uid]
+                    else:  # an older state noted for it is stale now: read it
+                        self._flag_states.pop(uid, None)
         elif event.type in (events.MAILBOX_DELETED, events.MAILBOX_RENAMED):
             self.deleted = event.type == events.MAILBOX_DELETED
             self._resync = True
@@ -284,6 +291,7 @@ class SelectedMailbox:
         lines: list[bytes] = []
         if self._resync:
             self._resync = False
+            self._flag_states.clear()  # the resync reads what changed
             await self._full_resync()
         if allow_expunge and self._expunged:
             lines += self.expunge_lines(self._expunged, qresync)
@@ -305,25 +313,38 @@ class SelectedMailbox:
             changed = sorted(
                 u for u, modseq in self._flag_uids.items() if not self._has_change(u, modseq)
             )
+            known = {u: self._flag_states[u] for u in changed if u in self._flag_states}
             self._flag_uids.clear()
-            lines += await self._flag_updates(changed, condstore)
+            self._flag_states.clear()
+            lines += await self._flag_updates(changed, condstore, known)
         return lines
 
-    async def _flag_updates(self, uids: list[int], condstore: bool) -> list[bytes]:
+    async def _flag_updates(
+        self,
+        uids: list[int],
+        condstore: bool,
+        known: dict[int, tuple[int, tuple[str, ...], int]] | None = None,
+    ) -> list[bytes]:
+        """``FETCH (FLAGS ..)`` lines for messages whose flags changed, in UID order: from
+        the states the events carried (*known*), the others read from the index."""
         if not uids:
             return []
-        infos = await self.load_infos(uids)
+        states = dict(known or {})
+        unknown = [u for u in uids if u not in states]
+        if unknown:
+            for info in await self.load_infos(unknown):
+                states[info.uid] = (info.flags, tuple(info.keywords), info.modseq)
         lines = []
-        for info in infos:
-            seq = self.seq_of(info.uid)
+        for uid in sorted(states):
+            seq = self.seq_of(uid)
             if seq is None:
                 continue
-            state = (info.flags, tuple(info.keywords), info.modseq)
-            if self.state(info.uid) == state:
+            state = states[uid]
+            if self.state(uid) == state:
                 continue
-            self.set_flags(info.uid, *state)
-            self.highest_modseq = max(self.highest_modseq, info.modseq)
-            lines.append(self.flags_line(seq, info.uid, condstore))
+            self.set_flags(uid, *state)
+            self.highest_modseq = max(self.highest_modseq, state[2])
+            lines.append(self.flags_line(seq, uid, condstore))
         return lines
 
     def flags_line(self, seq: int, uid: int, condstore: bool) -> bytes:
@@ -358,3 +379,23 @@ class SelectedMailbox:
                 self._added = True
             elif (self.state(info.uid) or (0, (), 0))[:2] != (info.flags, tuple(info.keywords)):
                 self._flag_uids[info.uid] = None
+
+
+def _event_states(raw: Any, modseq: int | None) -> dict[int, tuple[int, tuple[str, ...], int]]:
+    """The new states a ``flags.changed`` event carried (``[[uid, flags, [keywords]], ..]``,
+    all of the event's modseq), by UID; entries not of that shape are left out (those
+    messages are read instead)."""
+    if modseq is None or not isinstance(raw, list):
+        return {}
+    out = {}
+    for entry in raw:
+        if (
+            isinstance(entry, list)
+            and len(entry) == 3
+            and isinstance(entry[0], int)
+            and isinstance(entry[1], int)
+            and isinstance(entry[2], list)
+            and all(isinstance(k, str) for k in entry[2])
+        ):
+            out[entry[0]] = (entry[1], tuple(entry[2]), modseq)
+    return out

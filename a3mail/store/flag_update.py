@@ -4,8 +4,9 @@ The statement locks the mailbox row first (``box``: modseqs are allocated in ord
 the mailbox lock is taken before any message row, as every other writer does: message
 rows are only locked once joined with the locked mailbox row), then the messages
 (``old``), changes them, the mailbox's HIGHESTMODSEQ and unseen count, and queues the
-``flags.changed`` event, all in one autocommit transaction: the caller gets its answer
-only once the commit has succeeded.  Under READ COMMITTED each locking step re-reads the
+``flags.changed`` event (with the new flags, so that other sessions need not read them),
+all in one autocommit transaction: the caller gets its answer only once the commit has
+succeeded.  Under READ COMMITTED each locking step re-reads the
 newest committed version of its row, so a change that committed while this statement
 waited for the mailbox lock is built upon, not lost (see the concurrency tests).
 
@@ -38,19 +39,23 @@ _NEW_VALUES = {
 # events.encode() drops the UID list from payloads this long (NOTIFY refuses 8000 bytes).
 _NOTIFY_LIMIT = 7000
 
-# The event payload as events.encode() builds it: the UID list is dropped (null) when the
-# payload would be too long for NOTIFY.
+# The event payload: the UIDs and each one's new state ([uid, flags, keywords]: sessions
+# that have the mailbox selected apply it without reading the rows back); only the UIDs when
+# that would be too long for NOTIFY; neither (null: resync) when even they would.
 _PAYLOAD = (
     "json_build_object('type', %(event)s::text, 'account_id', %(account)s::bigint,"
-    " 'mailbox_id', box.id, 'modseq', box.modseq, 'uids', {uids})::text"
+    " 'mailbox_id', box.id, 'modseq', box.modseq, 'uids', {uids}, 'states', {states})::text"
 )
+_UIDS = "(SELECT json_agg(uid ORDER BY uid) FROM changed)"
+_STATES = "(SELECT json_agg(json_build_array(uid, flags, keywords) ORDER BY uid) FROM changed)"
 
 
 def _statement(mode: str) -> str:
     new_flags, new_keywords = _NEW_VALUES[mode]
     seen = int(Flag.SEEN)
-    full = _PAYLOAD.format(uids="(SELECT json_agg(uid ORDER BY uid) FROM changed)")
-    trimmed = _PAYLOAD.format(uids="NULL::json")
+    full = _PAYLOAD.format(uids=_UIDS, states=_STATES)
+    plain = _PAYLOAD.format(uids=_UIDS, states="NULL::json")
+    trimmed = _PAYLOAD.format(uids="NULL::json", states="NULL::json")
     return (
         "WITH box AS (SELECT id, highestmodseq + 1 AS modseq FROM mailboxes"
         " WHERE id = %(mailbox)s AND account_id = %(account)s FOR UPDATE),"
@@ -68,8 +73,9 @@ def _statement(mode: str) -> str:
         " FROM box WHERE b.id = box.id AND EXISTS (SELECT 1 FROM changed) RETURNING b.id),"
         " payload AS (SELECT box.id, box.modseq FROM box WHERE EXISTS (SELECT 1 FROM changed)),"
         " note AS (SELECT pg_notify(%(channel)s, CASE WHEN octet_length(p.full) < %(limit)s"
-        " THEN p.full ELSE p.trimmed END) AS sent FROM"
-        f" (SELECT {full} AS full, {trimmed} AS trimmed FROM payload box) p)"
+        " THEN p.full WHEN octet_length(p.plain) < %(limit)s THEN p.plain ELSE p.trimmed END)"
+        f" AS sent FROM (SELECT {full} AS full, {plain} AS plain, {trimmed} AS trimmed"
+        " FROM payload box) p)"
         " SELECT 'changed' AS kind, uid, flags, keywords, modseq FROM changed"
         " UNION ALL SELECT 'refused', uid, NULL, NULL, NULL FROM old"
         " WHERE %(since)s::bigint IS NOT NULL AND modseq > %(since)s::bigint"

@@ -58,6 +58,63 @@ class UpdateTests(ImapTestCase):
         out = await self.send(first, b"g FETCH 1 UID\r\n")
         self.assertIn(b"* 1 FETCH (UID 2)", out)
 
+    def count_index_reads(self) -> list[Any]:
+        """Every fetch_info call from now on (what a view reads back from the index)."""
+        reads: list[Any] = []
+        original = self.store.search.fetch_info
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            reads.append(args)
+            return original(*args, **kwargs)
+
+        self.patch(self.store.search, "fetch_info", counting)
+        return reads
+
+    async def test_flags_changed_elsewhere_are_applied_from_the_event(self):
+        """The event carries the new flags: the other session reports them without reading
+        the messages back."""
+        await self.deliver()
+        await self.deliver()
+        first = await self.session()
+        second = await self.session()
+        reads = self.count_index_reads()
+        heard = self.heard(events.FLAGS_CHANGED)
+        await self.send(second, b"a STORE 1:2 +FLAGS ($Work \\Seen)\r\n")
+        await heard
+        out = await self.send(first, b"b NOOP\r\n")
+        self.assertEqual(
+            out,
+            b"* 1 FETCH (FLAGS (\\Seen $Work) UID 1)\r\n"
+            b"* 2 FETCH (FLAGS (\\Seen $Work) UID 2)\r\nb OK NOOP completed\r\n",
+        )
+        self.assertEqual(reads, [])
+        out = await self.send(first, b"c FETCH 1:2 (FLAGS)\r\n")
+        self.assertIn(b"* 2 FETCH (FLAGS (\\Seen $Work))", out)
+
+    async def test_a_change_announced_without_its_state_is_read_from_the_index(self):
+        """An event with only UIDs (its states did not fit NOTIFY) after one with states for
+        the same message: the older state is not used, the message is read."""
+        await self.deliver()
+        first = await self.session()
+        second = await self.session()
+        reads = self.count_index_reads()
+        heard = self.heard(events.FLAGS_CHANGED)
+        await self.send(second, b"a STORE 1 +FLAGS (\\Flagged)\r\n")
+        event = await heard
+        heard = self.heard(events.FLAGS_CHANGED)
+        await self.send(second, b"b STORE 1 +FLAGS ($Later)\r\n")
+        later = await heard
+        view = first.selected
+        view._flag_uids.clear()
+        view._flag_states.clear()
+        view._event(event)  # as heard: with its state
+        view._event(events.Event(later.type, {**later.data, "states": None}))
+        out = await self.send(first, b"c NOOP\r\n")
+        self.assertEqual(
+            out, b"* 1 FETCH (FLAGS (\\Flagged $Later) UID 1)\r\nc OK NOOP completed\r\n"
+        )
+        self.assertEqual(len(reads), 1)
+
     async def test_own_store_is_not_echoed_later(self):
         await self.deliver()
         proto = await self.session()

@@ -40,6 +40,7 @@ class FlagUpdateTests(StoreTestCase):
                 "mailbox_id": self.inbox.id,
                 "modseq": changed[0].modseq,
                 "uids": [1, 3],
+                "states": [[1, int(Flag.FLAGGED), []], [3, int(Flag.FLAGGED), []]],
             },
         )
 
@@ -74,6 +75,29 @@ class FlagUpdateTests(StoreTestCase):
             await self.store.messages.store_flags(bob.id, self.inbox.id, [1], "+", ["\\Seen"])
         self.assertEqual((await self.inbox_row()).unseen_count, 4)
 
+    async def test_states_too_long_for_notify_are_left_out_before_the_uids(self):
+        full = len(
+            events.encode(
+                events.FLAGS_CHANGED,
+                {
+                    "account_id": self.alice.id,
+                    "mailbox_id": self.inbox.id,
+                    "modseq": 10,
+                    "uids": [1, 2, 3, 4],
+                    "states": [[u, 0, ["$Marker"]] for u in (1, 2, 3, 4)],
+                },
+            )
+        )
+        self.patch(flag_update, "_NOTIFY_LIMIT", full - 20)  # only the UIDs fit
+        received = []
+        self.store.events.subscribe(received.append)
+        await wait_for(lambda: self.store.events.connected)
+        await self.store.messages.store_flags(
+            self.alice.id, self.inbox.id, [1, 2, 3, 4], "+", ["$Marker"]
+        )
+        [event] = await wait_for(lambda: [e for e in received if e.type == events.FLAGS_CHANGED])
+        self.assertEqual((event.data["uids"], event.data["states"]), ([1, 2, 3, 4], None))
+
     async def test_a_uid_list_too_long_for_notify_is_published_as_null(self):
         self.patch(flag_update, "_NOTIFY_LIMIT", 60)  # the full payload is longer
         received = []
@@ -85,6 +109,7 @@ class FlagUpdateTests(StoreTestCase):
         self.assertEqual(len(changed), 4)
         [event] = await wait_for(lambda: [e for e in received if e.type == events.FLAGS_CHANGED])
         self.assertIsNone(event.data["uids"])
+        self.assertIsNone(event.data["states"])
         self.assertEqual(event.data["modseq"], changed[0].modseq)
 
     async def test_concurrent_changes_get_distinct_increasing_modseqs(self):
