@@ -54,7 +54,9 @@ class SelectedMailbox:
         self._flag_uids: dict[int, int | None] = {}
         # ... and their new state when the change's event carried it (no read needed).
         self._flag_states: dict[int, tuple[int, tuple[str, ...], int]] = {}
-        self._added = False
+        self._added = False  # messages were added that must be read from the index
+        # messages added elsewhere whose event said all the view needs (no read), by UID
+        self._announced: dict[int, MessageState] = {}
         self._resync = False
         self._unsubscribe: Callable[[], None] | None = None
 
@@ -231,13 +233,19 @@ class SelectedMailbox:
         elif data.get("mailbox_id") != self.mailbox.id:
             return
         elif event.type == events.MESSAGE_ADDED:
-            self._added = True
+            state = _added_state(data)
+            if state is None:
+                self._added = True
+            elif not self.uids or state.uid > self.uids[-1]:
+                self._announced[state.uid] = state
         elif event.type == events.EXPUNGED:
             uids = data.get("uids")
             if uids is None:
                 self._resync = True
             else:
                 self._expunged.update(int(u) for u in uids)
+                for uid in uids:  # announced, then expunged before the view took it
+                    self._announced.pop(int(uid), None)
         elif event.type == events.FLAGS_CHANGED:
             modseq = data.get("modseq")
             modseq = modseq if isinstance(modseq, int) else None
@@ -245,10 +253,11 @@ class SelectedMailbox:
             if uids is None:
                 self._resync = True
             else:
+                states = _event_states(data.get("states"), modseq)
+                self._update_announced([int(u) for u in uids], states)
                 fresh = [int(u) for u in uids if not self._has_change(int(u), modseq)]
                 if not fresh:
                     return  # this session's own change, already in the cache
-                states = _event_states(data.get("states"), modseq)
                 for uid in fresh:
                     self._flag_uids[uid] = modseq
                     if uid in states:
@@ -263,6 +272,20 @@ class SelectedMailbox:
         if self.on_change is not None:
             self.on_change()
 
+    def _update_announced(
+        self, uids: list[int], states: dict[int, tuple[int, tuple[str, ...], int]]
+    ) -> None:
+        """Flags changed of messages announced but not yet in the view: take their new
+        state, or read them if the event did not carry it."""
+        for uid in uids:
+            if uid in self._announced:
+                if uid in states:
+                    bits, keywords, modseq = states[uid]
+                    self._announced[uid] = MessageState(uid, bits, keywords, modseq)
+                else:
+                    del self._announced[uid]
+                    self._added = True
+
     def _has_change(self, uid: int, modseq: int | None) -> bool:
         """True if the cache already holds the change of *modseq* to *uid* (or the message
         is not in the view): nothing to report or read for it."""
@@ -273,7 +296,7 @@ class SelectedMailbox:
 
     def note_possible_change(self, mailbox: Mailbox) -> None:
         """Compare a fresh mailbox row with the view (in case an event is still on its way)."""
-        if mailbox.uidnext > self.uidnext:
+        if mailbox.uidnext > max(self.uidnext, max(self._announced, default=0) + 1):
             self._added = True
         if mailbox.message_count < len(self.uids) - len(self._expunged):
             self._resync = True
@@ -281,7 +304,9 @@ class SelectedMailbox:
     @property
     def has_pending(self) -> bool:
         """True when :meth:`updates` has something to report."""
-        return bool(self._added or self._resync or self._expunged or self._flag_uids)
+        return bool(
+            self._added or self._announced or self._resync or self._expunged or self._flag_uids
+        )
 
     async def updates(
         self, *, allow_expunge: bool, condstore: bool, qresync: bool = False
@@ -291,18 +316,22 @@ class SelectedMailbox:
         lines: list[bytes] = []
         if self._resync:
             self._resync = False
-            self._flag_states.clear()  # the resync reads what changed
+            self._flag_states.clear()  # the resync reads what changed and what is new
+            self._announced.clear()
             await self._full_resync()
         if allow_expunge and self._expunged:
             lines += self.expunge_lines(self._expunged, qresync)
             self._expunged.clear()
-        if self._added:
-            self._added = False
+        if self._added or self._announced:
             before = len(self.uids)
             last = self.uids[-1] if self.uids else 0
-            infos = await self.store.mailbox_states.messages(
-                self.account_id, self.mailbox.id, min_uid=last + 1
-            )
+            read, self._added = self._added, False
+            infos = [self._announced[uid] for uid in sorted(self._announced)]
+            self._announced.clear()
+            if read:  # what the events did not say: read every new message
+                infos = await self.store.mailbox_states.messages(
+                    self.account_id, self.mailbox.id, min_uid=last + 1
+                )
             for info in infos:
                 newest = self.uids[-1] if self.uids else 0
                 if info.uid > newest and info.uid not in self._expunged:
@@ -399,3 +428,18 @@ def _event_states(raw: Any, modseq: int | None) -> dict[int, tuple[int, tuple[st
         ):
             out[entry[0]] = (entry[1], tuple(entry[2]), modseq)
     return out
+
+
+def _added_state(data: dict[str, Any]) -> MessageState | None:
+    """A ``message.added`` event's message as the view keeps it, if the event says all of
+    it (UID, modseq, flags, keywords); None otherwise (the message is then read)."""
+    uid, modseq, flags, keywords = (data.get(k) for k in ("uid", "modseq", "flags", "keywords"))
+    if not (
+        isinstance(uid, int)
+        and isinstance(modseq, int)
+        and isinstance(flags, int)
+        and isinstance(keywords, list)
+        and all(isinstance(k, str) for k in keywords)
+    ):
+        return None
+    return MessageState(uid, flags, tuple(keywords), modseq)

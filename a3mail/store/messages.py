@@ -33,6 +33,7 @@ from a3mail.store.records import (
     Flag,
     FlagChange,
     Mailbox,
+    MailboxRef,
     MessageContent,
     MessageInfo,
     NotFound,
@@ -175,7 +176,7 @@ class Messages:
         flags: Iterable[str] = (),
         internal_date: datetime | None = None,
         parse: Parser | None = None,
-    ) -> tuple[Mailbox, int]:
+    ) -> tuple[MailboxRef, int]:
         """Append a message to an existing mailbox; returns the mailbox and the new UID.
 
         :class:`NotFound` if the mailbox does not exist, :class:`OverQuota` past the quota.
@@ -205,11 +206,11 @@ class Messages:
                     raise OverQuota("mailbox quota exceeded")
                 if status != "delivered":
                     raise NotFound("no such mailbox" if status == "no_mailbox" else "no account")
-                result = await get_mailbox_by_id(conn, account_id, added["mailbox_id"])
         except BaseException:
             await self.ctx.in_thread(self.ctx.blobs.remove, linked.values())
             raise
-        return result, int(added["uid"])
+        box = MailboxRef(int(added["mailbox_id"]), name, int(added["uidvalidity"]))
+        return box, int(added["uid"])
 
     # -- copy and move -----------------------------------------------------------------------
 
@@ -278,6 +279,8 @@ class Messages:
                         mailbox_id=target.id,
                         uid=new_uid,
                         modseq=box["modseq"],
+                        flags=row["flags"],
+                        keywords=list(row["keywords"]),
                     )
                 await _add_usage(conn, account_id, size, len(rows))
                 if move:

@@ -153,6 +153,15 @@ class Mailbox:
 
 
 @attrs.frozen
+class MailboxRef:
+    """The mailbox a message was appended to: what an ``APPENDUID`` answer names."""
+
+    id: int
+    name: str
+    uidvalidity: int
+
+
+@attrs.frozen
 class MessageInfo:
     """The index entry of one message (without the cached parse)."""
 

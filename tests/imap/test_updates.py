@@ -58,17 +58,17 @@ class UpdateTests(ImapTestCase):
         out = await self.send(first, b"g FETCH 1 UID\r\n")
         self.assertIn(b"* 1 FETCH (UID 2)", out)
 
-    def count_index_reads(self) -> list[Any]:
-        """Every fetch_info call from now on (what a view reads back from the index)."""
-        reads: list[Any] = []
-        original = self.store.search.fetch_info
+    def count_calls(self, owner: Any, name: str) -> list[Any]:
+        """Every call of *owner.name* from now on (e.g. what a view reads from the index)."""
+        calls: list[Any] = []
+        original = getattr(owner, name)
 
         def counting(*args: Any, **kwargs: Any) -> Any:
-            reads.append(args)
+            calls.append(args)
             return original(*args, **kwargs)
 
-        self.patch(self.store.search, "fetch_info", counting)
-        return reads
+        self.patch(owner, name, counting)
+        return calls
 
     async def test_flags_changed_elsewhere_are_applied_from_the_event(self):
         """The event carries the new flags: the other session reports them without reading
@@ -77,7 +77,7 @@ class UpdateTests(ImapTestCase):
         await self.deliver()
         first = await self.session()
         second = await self.session()
-        reads = self.count_index_reads()
+        reads = self.count_calls(self.store.search, "fetch_info")
         heard = self.heard(events.FLAGS_CHANGED)
         await self.send(second, b"a STORE 1:2 +FLAGS ($Work \\Seen)\r\n")
         await heard
@@ -97,7 +97,7 @@ class UpdateTests(ImapTestCase):
         await self.deliver()
         first = await self.session()
         second = await self.session()
-        reads = self.count_index_reads()
+        reads = self.count_calls(self.store.search, "fetch_info")
         heard = self.heard(events.FLAGS_CHANGED)
         await self.send(second, b"a STORE 1 +FLAGS (\\Flagged)\r\n")
         event = await heard
@@ -114,6 +114,50 @@ class UpdateTests(ImapTestCase):
             out, b"* 1 FETCH (FLAGS (\\Flagged $Later) UID 1)\r\nc OK NOOP completed\r\n"
         )
         self.assertEqual(len(reads), 1)
+
+    async def test_new_messages_are_added_from_their_events(self):
+        await self.deliver()
+        proto = await self.session()
+        reads = self.count_calls(self.store.mailbox_states, "messages")
+        for _ in range(2):
+            heard = self.heard(events.MESSAGE_ADDED)
+            await self.deliver()
+            await heard
+        out = await self.send(proto, b"a NOOP\r\n")
+        self.assertEqual(out, b"* 3 EXISTS\r\na OK NOOP completed\r\n")
+        self.assertEqual(reads, [])
+        out = await self.send(proto, b"b FETCH 2:3 (UID FLAGS)\r\n")
+        self.assertIn(b"* 3 FETCH (UID 3 FLAGS ())", out)
+
+    async def test_a_message_announced_then_expunged_is_never_shown(self):
+        await self.deliver()
+        first = await self.session()
+        second = await self.session()
+        heard = self.heard(events.EXPUNGED)
+        await self.send(
+            second, b"a APPEND INBOX (\\Deleted) {%d+}\r\n%s\r\n" % (len(MESSAGE), MESSAGE)
+        )
+        await self.send(second, b"b EXPUNGE\r\n")
+        await heard
+        out = await self.send(first, b"c NOOP\r\n")
+        self.assertEqual(out, b"c OK NOOP completed\r\n")
+        out = await self.send(first, b"d FETCH 1:* UID\r\n")
+        self.assertEqual(out, b"* 1 FETCH (UID 1)\r\nd OK FETCH completed\r\n")
+
+    async def test_flags_changed_before_an_announced_message_is_shown_are_not_lost(self):
+        await self.deliver()
+        first = await self.session()
+        second = await self.session()
+        reads = self.count_calls(self.store.mailbox_states, "messages")
+        await self.send(second, b"a APPEND INBOX {%d+}\r\n%s\r\n" % (len(MESSAGE), MESSAGE))
+        heard = self.heard(events.FLAGS_CHANGED)
+        await self.send(second, b"b STORE 2 +FLAGS (\\Flagged)\r\n")
+        await heard
+        out = await self.send(first, b"c NOOP\r\n")
+        self.assertEqual(out, b"* 2 EXISTS\r\nc OK NOOP completed\r\n")
+        out = await self.send(first, b"d FETCH 2 (FLAGS)\r\n")
+        self.assertEqual(out, b"* 2 FETCH (FLAGS (\\Flagged))\r\nd OK FETCH completed\r\n")
+        self.assertEqual(reads, [])
 
     async def test_own_store_is_not_echoed_later(self):
         await self.deliver()

@@ -167,7 +167,9 @@ class MailboxChangeTests(StoreTestCase):
         self.assertEqual(info.keywords, ("$Label1",))
         self.assertEqual(info.internal_date, when)
         self.assertIn("/cur/", info.blob_path)
-        self.assertEqual(box.unseen_count, 0)
+        drafts = await self.store.mailboxes.get(self.alice.id, "Drafts")
+        self.assertEqual((drafts.unseen_count, drafts.message_count), (0, 1))
+        self.assertEqual((box.id, box.uidvalidity), (drafts.id, drafts.uidvalidity))
         self.assertFalse(blob.path.exists())
 
     async def test_append_from_memory(self):
