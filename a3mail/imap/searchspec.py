@@ -18,6 +18,7 @@ import attrs
 
 from a3mail.imap.tokens import Atom, ImapSyntaxError, ParenList, String, Token
 from a3mail.store.searchkeys import (
+    AgeKey,
     All,
     And,
     DateKey,
@@ -37,6 +38,7 @@ from a3mail.store.searchkeys import (
 
 __all__ = [
     "CHARSETS",
+    "AgeKey",
     "All",
     "And",
     "BadCharset",
@@ -202,6 +204,8 @@ _DATE_KEYS = {
     "SENTON": ("sent", "on"),
     "SENTSINCE": ("sent", "since"),
 }
+#: YOUNGER/OLDER intervals are capped here (about 3,000 years: older than any message).
+MAX_INTERVAL = 10**11
 _SYSTEM_FLAGS = {"\\seen": 1, "\\answered": 2, "\\flagged": 4, "\\deleted": 8, "\\draft": 16}
 
 
@@ -297,6 +301,8 @@ class _Parser:
             return DateKey(field, op, self.date("date"))
         if word in ("LARGER", "SMALLER"):
             return SizeKey(word.lower(), self.number("size"))
+        if word in ("YOUNGER", "OLDER"):  # WITHIN (RFC 5032)
+            return AgeKey(word.lower(), min(self.number("interval"), MAX_INTERVAL))
         if word == "NOT":
             return Not(self.key(depth + 1))
         if word == "OR":

@@ -28,6 +28,7 @@ from a3mail.store.context import StoreContext
 from a3mail.store.db import deferred
 from a3mail.store.records import flag_names
 from a3mail.store.searchkeys import (
+    AgeKey,
     All,
     And,
     DateKey,
@@ -359,6 +360,11 @@ class _Builder:
             return sql.SQL(f"{column} {_OPS[key.op]} {{}}").format(self.p(key.date))
         if isinstance(key, SizeKey):
             return sql.SQL(f"m.size {_OPS[key.op]} {{}}").format(self.p(key.size))
+        if isinstance(key, AgeKey):
+            test = ">" if key.op == "younger" else "<="
+            return sql.SQL(
+                f"m.internal_date {test} now() - {{}}::bigint * interval '1 second'"
+            ).format(self.p(key.seconds))
         if isinstance(key, ModSeqKey):
             return sql.SQL("m.modseq >= {}").format(self.p(key.modseq))
         if isinstance(key, UidKey):

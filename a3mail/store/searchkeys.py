@@ -52,6 +52,15 @@ class DateKey:
 
 
 @attrs.frozen
+class AgeKey:
+    """WITHIN (RFC 5032): ``op`` ``younger`` (internal date within the last ``seconds``)
+    or ``older`` (further back than that)."""
+
+    op: str
+    seconds: int
+
+
+@attrs.frozen
 class SizeKey:
     """``op`` ``larger`` or ``smaller`` than ``size`` octets."""
 
@@ -119,6 +128,7 @@ Key: TypeAlias = (
     | FlagKey
     | KeywordKey
     | DateKey
+    | AgeKey
     | SizeKey
     | TextKey
     | ModSeqKey

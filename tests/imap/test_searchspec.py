@@ -7,6 +7,8 @@ import datetime
 from twisted.trial import unittest
 
 from a3mail.imap.searchspec import (
+    MAX_INTERVAL,
+    AgeKey,
     All,
     And,
     BadCharset,
@@ -90,6 +92,14 @@ class ParseSearchTests(unittest.TestCase):
         self.assertEqual(one("SENTON 1-Feb-2024"), DateKey("sent", "on", day))
         self.assertEqual(one("SENTSINCE 1-Feb-2024"), DateKey("sent", "since", day))
         for bad in ("BEFORE 31-Feb-2024", "ON 1-Foo-2024", "SINCE 2024-02-01", "SINCE"):
+            with self.assertRaises(ImapSyntaxError, msg=bad):
+                parse_search(toks(bad))
+
+    def test_within(self) -> None:
+        self.assertEqual(one("YOUNGER 3600"), AgeKey("younger", 3600))
+        self.assertEqual(one("OLDER 60"), AgeKey("older", 60))
+        self.assertEqual(one("OLDER 99999999999999999999"), AgeKey("older", MAX_INTERVAL))
+        for bad in ("YOUNGER x", "OLDER -5", "OLDER"):
             with self.assertRaises(ImapSyntaxError, msg=bad):
                 parse_search(toks(bad))
 

@@ -124,6 +124,16 @@ class SearchTests(StoreTestCase):
         self.assertEqual(await self.search("SINCE 10-Mar-2024"), [2, 3, 4])
         self.assertEqual(await self.search('SINCE "1-Apr-2024"'), [3, 4])
 
+    async def test_within_younger_and_older_than_now(self) -> None:
+        """WITHIN (RFC 5032): the internal dates are 2024, so every message is older than a
+        day and none younger; an interval reaching back before 2024 takes them all."""
+        self.assertEqual(await self.search("OLDER 86400"), [1, 2, 3, 4])
+        self.assertEqual(await self.search("YOUNGER 86400"), [])
+        since_feb = int((datetime.now(UTC) - at("2024-03-01T00:00:00")).total_seconds())
+        self.assertEqual(await self.search(f"YOUNGER {since_feb}"), [2, 3, 4])
+        self.assertEqual(await self.search(f"OLDER {since_feb}"), [1])
+        self.assertEqual(await self.search("YOUNGER 99999999999999999999"), [1, 2, 3, 4])
+
     async def test_sent_dates_use_the_header_own_date(self) -> None:
         """Mon, 15 Jan 2024 23:30 -0500 was sent on the 15th (the 16th in UTC)."""
         self.assertEqual(await self.search("SENTON 15-Jan-2024"), [1])
