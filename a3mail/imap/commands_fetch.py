@@ -18,8 +18,9 @@ from a3mail.imap.fetchfast import compile_fetch
 from a3mail.imap.fetchrender import FileRange, render_fetch
 from a3mail.imap.fetchspec import parse_fetch_items
 from a3mail.imap.qresync import expunged_in, parse_fetch_modifiers, vanished_line
+from a3mail.imap.searchspec import uid_ranges
 from a3mail.imap.session import SessionAPI
-from a3mail.imap.tokens import ImapSyntaxError, Token
+from a3mail.imap.tokens import Atom, ImapSyntaxError, Token
 from a3mail.imap.wire import parse_sequence_set
 from a3mail.logs import get_logger
 
@@ -162,9 +163,12 @@ class FetchCommands(SessionAPI):
         view = self.view()
         if vanished:  # RFC 7162 3.2.6: the set's UIDs expunged since, before the FETCHes
             assert changed_since is not None
-            gone = await expunged_in(
-                self.factory.store, view, changed_since, parse_sequence_set(args[0])
+            known = (
+                list(uid_ranges(self.saved_uids))
+                if isinstance(args[0], Atom) and args[0].value == b"$"
+                else parse_sequence_set(args[0])
             )
+            gone = await expunged_in(self.factory.store, view, changed_since, known)
             self.send(vanished_line(gone, earlier=True))
         seen_now: set[int] = set()
         if spec.sets_seen and not view.readonly:

@@ -10,7 +10,7 @@ from twisted.internet.defer import Deferred
 
 from a3mail.imap import framing, searchspec, threadspec
 from a3mail.imap.commands_fetch import FetchCommands
-from a3mail.imap.esearch import esearch_line, split_return_options
+from a3mail.imap.esearch import esearch_line, saved_part, split_return_options
 from a3mail.imap.qresync import SelectParams, parse_select_params, resync
 from a3mail.imap.selected import SelectedMailbox
 from a3mail.imap.sortspec import parse_sort_criteria, sort_records
@@ -46,8 +46,11 @@ class SelectedCommands(FetchCommands):
         return self.selected
 
     def message_uids(self, token: Token, uid_mode: bool) -> list[int]:
-        """The UIDs a sequence set (or UID set) names, ascending."""
+        """The UIDs a sequence set (or UID set) names, ascending; ``$`` names the saved
+        search result's messages that are still in the mailbox (RFC 5182)."""
         view = self.view()
+        if isinstance(token, Atom) and token.value == b"$":
+            return [uid for uid in self.saved_uids if uid in view]
         ranges = parse_sequence_set(token)
         if uid_mode:
             return resolve_uids(ranges, view.uids)
@@ -297,10 +300,21 @@ class SelectedCommands(FetchCommands):
 
     async def _search(self, tag: bytes, args: list[Token], uid_mode: bool) -> bytes:
         options, args = split_return_options(args)
-        searched = await self._run_search(args)
+        saving = options is not None and b"SAVE" in options
+        try:
+            searched = await self._run_search(args)  # ($ in it is the previous result)
+        finally:
+            if saving:  # RFC 5182 2.1: a SEARCH that fails leaves $ empty
+                self.saved_uids = []
         if searched is None:
             return b"NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset"
         query, result, uids = searched
+        if saving:
+            assert options is not None
+            self.saved_uids = saved_part(options, uids)
+            options = options - {b"SAVE"}
+            if not options:  # SAVE alone: no ESEARCH response
+                return b"OK SEARCH completed"
         number = self._numbering(uid_mode)
         found = [number(uid) for uid in uids]
         modseq = None
@@ -380,7 +394,7 @@ class SelectedCommands(FetchCommands):
         except searchspec.BadCharset:
             return None
         view = self.view()
-        query = query.resolve(view.uids)
+        query = query.resolve(view.uids, self.saved_uids)
         result = await self.factory.store.search.search(self.account.id, view.mailbox.id, query)
         return query, result, [u for u in result.uids if u in view]
 

@@ -4,6 +4,9 @@ With a RETURN option list, SEARCH and UID SEARCH answer one ``* ESEARCH (TAG "t"
 line carrying only what was asked: the lowest and highest match, their number, and all of
 them as a compact set (``RETURN ()`` means ``ALL``).  Nothing matched: only ``COUNT 0`` if
 COUNT was asked.  A search with a MODSEQ key adds ``MODSEQ n`` (RFC 7162 3.1.5).
+
+``SAVE`` (SEARCHRES, RFC 5182) keeps the result in the session for ``$``; alone it
+answers no ESEARCH line.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Sequence
 from a3mail.imap.tokens import Atom, ImapSyntaxError, ParenList, Token
 from a3mail.imap.wire import atom_upper, format_sequence
 
-OPTIONS = frozenset({b"MIN", b"MAX", b"COUNT", b"ALL"})
+OPTIONS = frozenset({b"MIN", b"MAX", b"COUNT", b"ALL", b"SAVE"})
 
 
 def split_return_options(args: Sequence[Token]) -> tuple[frozenset[bytes] | None, list[Token]]:
@@ -27,6 +30,20 @@ def split_return_options(args: Sequence[Token]) -> tuple[frozenset[bytes] | None
     if not options <= OPTIONS:
         raise ImapSyntaxError("Unknown SEARCH return option")
     return options or frozenset({b"ALL"}), list(args[2:])
+
+
+def saved_part(options: frozenset[bytes], uids: Sequence[int]) -> list[int]:
+    """What ``RETURN (SAVE ...)`` keeps of the ascending matching *uids* (RFC 5182 2.4):
+    only the lowest and/or highest when SAVE comes with MIN and/or MAX but neither COUNT
+    nor ALL; otherwise all of them."""
+    if not uids or options & {b"COUNT", b"ALL"} or not options & {b"MIN", b"MAX"}:
+        return list(uids)
+    kept = set()
+    if b"MIN" in options:
+        kept.add(uids[0])
+    if b"MAX" in options:
+        kept.add(uids[-1])
+    return sorted(kept)
 
 
 def esearch_line(

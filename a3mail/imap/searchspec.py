@@ -30,6 +30,7 @@ from a3mail.store.searchkeys import (
     Nothing,
     Or,
     Range,
+    SavedKey,
     SequenceKey,
     SizeKey,
     TextKey,
@@ -50,6 +51,7 @@ __all__ = [
     "Not",
     "Nothing",
     "Or",
+    "SavedKey",
     "SearchQuery",
     "SequenceKey",
     "SizeKey",
@@ -58,6 +60,7 @@ __all__ = [
     "parse_search",
     "parse_sequence_set",
     "seq_ranges_to_uids",
+    "uid_ranges",
 ]
 
 #: Charsets accepted in ``CHARSET`` (the BADCHARSET response lists them).
@@ -99,15 +102,16 @@ class SearchQuery:
     @property
     def resolved(self) -> bool:
         """True when no sequence-number key is left (what the store requires)."""
-        return not any(isinstance(k, SequenceKey) for k in _keys(self.root))
+        return not any(isinstance(k, SequenceKey | SavedKey) for k in _keys(self.root))
 
-    def resolve(self, uids: Sequence[int]) -> SearchQuery:
+    def resolve(self, uids: Sequence[int], saved: Sequence[int] = ()) -> SearchQuery:
         """Replace sequence-set keys by UID sets: sequence number n is ``uids[n-1]`` (the
         session's view, ascending), ``*`` is the last one.  Numbers past the end match
         nothing; with an empty mailbox every sequence set matches nothing.  ``*`` in UID sets
         becomes the last UID of *uids* too (left as is when *uids* is empty: the store then
-        uses the largest UID in the mailbox)."""
-        return attrs.evolve(self, root=_resolve(self.root, uids))
+        uses the largest UID in the mailbox).  ``$`` becomes the UIDs in *saved* (the
+        session's saved search result, ascending)."""
+        return attrs.evolve(self, root=_resolve(self.root, uids, saved))
 
 
 def _keys(key: Key) -> list[Key]:
@@ -125,7 +129,9 @@ def _keys(key: Key) -> list[Key]:
     return out
 
 
-def _resolve(key: Key, uids: Sequence[int]) -> Key:
+def _resolve(key: Key, uids: Sequence[int], saved: Sequence[int] = ()) -> Key:
+    if isinstance(key, SavedKey):
+        return UidKey(uid_ranges(saved))
     if isinstance(key, SequenceKey):
         return UidKey(seq_ranges_to_uids(key.ranges, uids))
     if isinstance(key, UidKey) and uids:
@@ -134,12 +140,23 @@ def _resolve(key: Key, uids: Sequence[int]) -> Key:
             tuple((top if a is None else a, top if b is None else b) for a, b in key.ranges)
         )
     if isinstance(key, Not):
-        return Not(_resolve(key.key, uids))
+        return Not(_resolve(key.key, uids, saved))
     if isinstance(key, Or):
-        return Or(_resolve(key.left, uids), _resolve(key.right, uids))
+        return Or(_resolve(key.left, uids, saved), _resolve(key.right, uids, saved))
     if isinstance(key, And):
-        return And(tuple(_resolve(k, uids) for k in key.keys))
+        return And(tuple(_resolve(k, uids, saved) for k in key.keys))
     return key
+
+
+def uid_ranges(uids: Sequence[int]) -> tuple[Range, ...]:
+    """Ascending UIDs as ranges, consecutive ones merged: ``[1, 2, 3, 7]`` -> (1, 3), (7, 7)."""
+    out: list[tuple[int, int]] = []
+    for uid in uids:
+        if out and uid == out[-1][1] + 1:
+            out[-1] = (out[-1][0], uid)
+        else:
+            out.append((uid, uid))
+    return tuple(out)
 
 
 def seq_ranges_to_uids(ranges: Sequence[Range], uids: Sequence[int]) -> tuple[Range, ...]:
@@ -311,9 +328,13 @@ class _Parser:
             token = self.next("UID set")
             if not isinstance(token, Atom):
                 raise ImapSyntaxError("bad UID set")
+            if token.value == b"$":
+                return SavedKey()
             return UidKey(parse_sequence_set(token.value))
         if word == "MODSEQ":
             return self.modseq()
+        if raw == b"$":
+            return SavedKey()
         if raw[:1].isdigit() or raw[:1] == b"*":
             return SequenceKey(parse_sequence_set(raw))
         raise ImapSyntaxError("unknown search key")

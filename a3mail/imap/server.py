@@ -73,6 +73,7 @@ class IMAPServer(imap4.IMAP4Server, AuthCommands, MailboxCommands, SelectedComma
         self.enabled: set[bytes] = set()
         self.condstore = False
         self.qresync = False
+        self.saved_uids: list[int] = []
         self.deflate: Deflate | None = None
         self.reader: framing.CommandReader | None = None
         self._busy = False
@@ -358,6 +359,7 @@ class IMAPServer(imap4.IMAP4Server, AuthCommands, MailboxCommands, SelectedComma
     def deselect(self) -> None:
         """Leave the selected state (keeping the session authenticated)."""
         view, self.selected = self.selected, None
+        self.saved_uids = []  # RFC 5182 2.1: $ is empty in a newly selected mailbox
         if view is not None:
             view.close()
         if self.phase is State.SELECTED:

@@ -28,6 +28,8 @@ class SessionAPI:
     enabled: set[bytes]
     condstore: bool
     qresync: bool
+    #: UIDs the last ``SEARCH RETURN (SAVE)`` found (``$``, RFC 5182), ascending.
+    saved_uids: list[int]
     deflate: Deflate | None
     reader: CommandReader | None
     _closed: bool

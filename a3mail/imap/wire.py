@@ -123,7 +123,7 @@ Ranges = list[tuple[int | None, int | None]]  # None: "*"
 
 
 def parse_sequence_set(token: Token) -> Ranges:
-    """``1:3,5,7:*`` as ranges; ``*`` as None.  (``$`` is not supported.)"""
+    """``1:3,5,7:*`` as ranges; ``*`` as None.  (``$`` is resolved by the session.)"""
     if not isinstance(token, Atom):
         raise ImapSyntaxError("Invalid sequence set")
     ranges: Ranges = []

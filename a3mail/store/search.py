@@ -39,6 +39,7 @@ from a3mail.store.searchkeys import (
     Not,
     Nothing,
     Or,
+    SavedKey,
     SequenceKey,
     SizeKey,
     TextKey,
@@ -371,8 +372,8 @@ class _Builder:
             return self.uids(key)
         if isinstance(key, TextKey):
             return self.text(key)
-        if isinstance(key, SequenceKey):
-            raise ValueError("resolve sequence numbers to UIDs before searching")
+        if isinstance(key, SequenceKey | SavedKey):
+            raise ValueError("resolve sequence numbers and $ to UIDs before searching")
         raise ValueError(f"unknown search key {key!r}")
 
     def uids(self, key: UidKey) -> sql.Composable:

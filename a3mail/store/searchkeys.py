@@ -94,6 +94,12 @@ class SequenceKey:
 
 
 @attrs.frozen
+class SavedKey:
+    """``$`` (SEARCHRES, RFC 5182): the messages the session's last ``SEARCH RETURN
+    (SAVE)`` found.  The session turns it into a UidKey; the store never sees it."""
+
+
+@attrs.frozen
 class UidKey:
     """A UID set.  ``None`` in a range is ``*`` (the largest UID in the mailbox)."""
 
@@ -133,6 +139,7 @@ Key: TypeAlias = (
     | TextKey
     | ModSeqKey
     | SequenceKey
+    | SavedKey
     | UidKey
     | Not
     | Or
