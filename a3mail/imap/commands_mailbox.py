@@ -20,8 +20,9 @@ from a3mail.imap.wire import (
     token_bytes,
 )
 from a3mail.smtp.delivery import parse_json
+from a3mail.store.mailbox_state import MessageState
 from a3mail.store.names import INBOX
-from a3mail.store.records import Mailbox, NotFound
+from a3mail.store.records import Mailbox, NotFound, split_flags
 
 STATUS_ITEMS = (
     b"MESSAGES",
@@ -296,6 +297,10 @@ class MailboxCommands(SessionAPI):
         except BaseException:
             _remove_quietly(store, blob)
             raise
+        view = self.selected
+        if view is not None and view.mailbox.id == mailbox.id:  # RFC 3501 6.3.11: EXISTS now
+            bits, keywords = split_flags(flags)
+            view.note_own_append(MessageState(uid, bits, keywords, mailbox.highestmodseq))
         return b"OK [APPENDUID %d %d] APPEND completed" % (mailbox.uidvalidity, uid)
 
 

@@ -294,6 +294,17 @@ class SelectedMailbox:
             return True
         return modseq is not None and self._modseqs[seq - 1] >= modseq
 
+    def note_own_append(self, state: MessageState) -> None:
+        """This session appended a message to the mailbox: report it at the end of the
+        command, without waiting for its event.  Taken as is when it is the next UID the
+        view expects; if its UID leaves a gap (another session's message whose event is
+        still on its way), everything new is read instead, so that none is skipped."""
+        expected = max(self.uidnext, max(self._announced, default=0) + 1)
+        if state.uid == expected:
+            self._announced[state.uid] = state
+        elif state.uid > expected:
+            self._added = True
+
     def note_possible_change(self, mailbox: Mailbox) -> None:
         """Compare a fresh mailbox row with the view (in case an event is still on its way)."""
         if mailbox.uidnext > max(self.uidnext, max(self._announced, default=0) + 1):

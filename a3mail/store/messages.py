@@ -209,7 +209,9 @@ class Messages:
         except BaseException:
             await self.ctx.in_thread(self.ctx.blobs.remove, linked.values())
             raise
-        box = MailboxRef(int(added["mailbox_id"]), name, int(added["uidvalidity"]))
+        box = MailboxRef(
+            int(added["mailbox_id"]), name, int(added["uidvalidity"]), int(added["modseq"])
+        )
         return box, int(added["uid"])
 
     # -- copy and move -----------------------------------------------------------------------

@@ -154,11 +154,13 @@ class Mailbox:
 
 @attrs.frozen
 class MailboxRef:
-    """The mailbox a message was appended to: what an ``APPENDUID`` answer names."""
+    """The mailbox a message was appended to: what an ``APPENDUID`` answer names, and its
+    HIGHESTMODSEQ just after (the new message's modseq)."""
 
     id: int
     name: str
     uidvalidity: int
+    highestmodseq: int
 
 
 @attrs.frozen

@@ -159,6 +159,32 @@ class UpdateTests(ImapTestCase):
         self.assertEqual(out, b"* 2 FETCH (FLAGS (\\Flagged))\r\nd OK FETCH completed\r\n")
         self.assertEqual(reads, [])
 
+    async def test_append_to_the_selected_mailbox_answers_exists_at_once(self):
+        await self.deliver()
+        proto = await self.session()
+        reads = self.count_calls(self.store.mailbox_states, "messages")
+        out = await self.send(
+            proto, b"a APPEND INBOX (\\Seen $Mine) {%d+}\r\n%s\r\n" % (len(MESSAGE), MESSAGE)
+        )
+        self.assertRegex(out, rb"^\* 2 EXISTS\r\na OK \[APPENDUID \d+ 2\] APPEND completed")
+        self.assertEqual(reads, [])
+        out = await self.send(proto, b"b FETCH 2 (FLAGS)\r\n")
+        self.assertEqual(out, b"* 2 FETCH (FLAGS (\\Seen $Mine))\r\nb OK FETCH completed\r\n")
+
+    async def test_own_append_after_an_unheard_one_reads_everything_new(self):
+        """Another session's message whose event has not been heard yet comes before this
+        session's own: the view reads both rather than skip the first."""
+        await self.deliver()
+        proto = await self.session()
+        proto.selected._unsubscribe()  # as if no event (that one's, our own) had come yet
+        await self.deliver()
+        reads = self.count_calls(self.store.mailbox_states, "messages")
+        out = await self.send(proto, b"a APPEND INBOX {%d+}\r\n%s\r\n" % (len(MESSAGE), MESSAGE))
+        self.assertIn(b"* 3 EXISTS\r\n", out)
+        self.assertEqual(len(reads), 1)
+        out = await self.send(proto, b"b FETCH 1:* (UID)\r\n")
+        self.assertIn(b"* 2 FETCH (UID 2)", out)
+
     async def test_own_store_is_not_echoed_later(self):
         await self.deliver()
         proto = await self.session()
