@@ -98,6 +98,34 @@ def _windows(spans: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:
     return merged
 
 
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def candidate_matches(text: str) -> list[re.Match[str]]:
+    """The matches of :data:`_CANDIDATE` in *text*, found only near digits.
+
+    A candidate holds a digit within its first 8 characters and is at most 8 long, so it
+    lies within 7 characters before and 8 after a run of digits: only those windows are
+    scanned (a long text with few numbers costs little).  The scan is exact: a match cut
+    off at a window's end would have to hold a digit past the window's last run, whose
+    own window would have been merged in.  Texts whose windows cover much of them are
+    scanned whole."""
+    size = len(text)
+    windows: list[list[int]] = []
+    covered = 0
+    for run in _DIGITS.finditer(text):
+        lo, hi = max(0, run.start() - 7), min(size, run.end() + 8)
+        if windows and lo <= windows[-1][1]:
+            covered += hi - windows[-1][1]
+            windows[-1][1] = hi
+        else:
+            covered += hi - lo
+            windows.append([lo, hi])
+        if covered * 4 > size:
+            return list(_CANDIDATE.finditer(text))
+    return [m for lo, hi in windows for m in _CANDIDATE.finditer(text, lo, hi)]
+
+
 class _Source:
     """One prepared text, its candidates, and the keywords near them.
 
@@ -108,7 +136,7 @@ class _Source:
     def __init__(self, text: str) -> None:
         self.text = text
         self.candidates = [
-            (m.start(), m.end()) for m in _CANDIDATE.finditer(text) if _shape_ok(m.group(0))
+            (m.start(), m.end()) for m in candidate_matches(text) if _shape_ok(m.group(0))
         ]
         windows = _windows(self.candidates, len(text))
         spans: list[tuple[int, int, bool]] = []

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from twisted.trial import unittest
 
 from a3mail.mime import extract_verification_code, parse_message
+from a3mail.mime.codes import _CANDIDATE, candidate_matches
 from a3mail.mime.codewords import STRONG, has_strong_words
 
 from .corpus import CASES, NEGATIVE, POSITIVE
@@ -165,3 +168,37 @@ class StrongWordsTests(unittest.TestCase):
             self.assertTrue(has_strong_words(text), text)
         for text in ("hotp", "otpx", "x2fa", "2fab", "_otp"):
             self.assertFalse(has_strong_words(text), text)
+
+
+# Mostly words and spaces with a few digits (windows scanned), or dense digits (whole scan).
+_SPARSE = list("abcdeXYZ") * 6 + list("  .-:\n") * 4 + list("0123456789")
+_DENSE = list("aZ9 0.-x12\n:7")
+
+
+class CandidateScanTests(unittest.TestCase):
+    """candidate_matches scans only near digits, with the answers of a whole-text scan."""
+
+    @settings(max_examples=500, deadline=None)
+    @given(st.text(alphabet=st.sampled_from(_SPARSE), max_size=400))
+    def test_sparse_texts_same_matches_as_a_whole_scan(self, text: str) -> None:
+        self.assertEqual(_spans(candidate_matches(text)), _spans(_CANDIDATE.finditer(text)))
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(alphabet=st.sampled_from(_DENSE), max_size=120))
+    def test_dense_texts_same_matches_as_a_whole_scan(self, text: str) -> None:
+        self.assertEqual(_spans(candidate_matches(text)), _spans(_CANDIDATE.finditer(text)))
+
+    def test_tokens_reaching_past_a_window_are_not_taken(self) -> None:
+        """``A1BCDEFGH`` is nine characters: no candidate, though its window (7 before the
+        digit, 8 after) ends inside it; nor is a long run of letters after a code."""
+        filler = "word " * 40
+        for text in (filler + "A1BCDEFGH " + filler, filler + "code 123456abcdefghijk"):
+            self.assertEqual(_spans(candidate_matches(text)), _spans(_CANDIDATE.finditer(text)))
+        self.assertEqual(
+            [m.group(0) for m in candidate_matches(filler + "your code 482913. " + filler)],
+            ["482913"],
+        )
+
+
+def _spans(matches: Any) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for m in matches]
