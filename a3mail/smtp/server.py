@@ -494,7 +494,8 @@ class SMTPServer(ReplyBuffer, ESMTP):  # type: ignore[misc]
         if refusal is not None:
             writer.abort()
             return self.reply(refusal)
-        scratch = self.user is None and self.context.verify_inbound
+        assert writer is not None
+        scratch = writer.scratch  # decided with the trace headers, at the start of the data
         # write + fsync (not for a scratch file: an input for verification only) + MIME
         # parse, in one worker-thread hand-off
         try:
