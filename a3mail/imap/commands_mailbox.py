@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import attrs
+
 from a3mail.imap import framing
 from a3mail.imap.session import SessionAPI
 from a3mail.imap.tokens import Atom, ImapSyntaxError, ParenList, String, Token
@@ -17,10 +19,12 @@ from a3mail.imap.wire import (
     decode_mailbox,
     encode_mailbox,
     flags_argument,
+    format_sequence,
     token_bytes,
 )
 from a3mail.smtp.delivery import parse_json
 from a3mail.store.mailbox_state import MessageState
+from a3mail.store.messages import AppendItem
 from a3mail.store.names import INBOX
 from a3mail.store.records import Mailbox, NotFound, split_flags
 
@@ -34,6 +38,8 @@ STATUS_ITEMS = (
     b"SIZE",
 )
 MAX_PATTERN = 1024
+#: Messages one APPEND may carry (MULTIAPPEND); each is also bounded by APPENDLIMIT.
+MAX_MULTIAPPEND = 1000
 _DATE = re.compile(rb"^ ?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-]\d{4})$")
 
 
@@ -262,53 +268,110 @@ class MailboxCommands(SessionAPI):
     # -- APPEND ------------------------------------------------------------------------
 
     async def cmd_append(self, tag: bytes, args: list[Token], command: framing.Command) -> bytes:
-        """APPEND name [(flags)] [date-time] literal -> ``OK [APPENDUID v uid]``."""
-        if len(args) < 2 or len(args) > 4:
-            raise ImapSyntaxError("APPEND takes a mailbox, optional flags and date, a message")
-        name = decode_mailbox(args[0])
-        message = args[-1]
-        if not isinstance(message, String) or not message.literal:
-            raise ImapSyntaxError("The message must be a literal")
-        flags: list[str] = []
-        date: datetime | None = None
-        for option in args[1:-1]:
-            if isinstance(option, ParenList) and not flags and date is None:
-                flags = flags_argument([option])
-            elif isinstance(option, String) and date is None:
-                date = parse_date(option)
-            else:
-                raise ImapSyntaxError("Invalid APPEND arguments")
+        """APPEND name [(flags)] [date-time] literal ... -> ``OK [APPENDUID v uid-set]``;
+        several messages (MULTIAPPEND, RFC 3502) are appended all or none."""
+        name, messages = parse_append(args)
         store = self.factory.store
-        blob: Any
-        if command.spooled is not None:
-            writer, command.spooled = command.spooled, None
-            blob = await store.finish_writer(writer)
-        elif not message.value:
-            return b"NO Empty message"
-        else:  # in memory: written, parsed and linked in one worker-thread call
-            blob = bytes(message.value)
+        blobs: list[Any] = []
         try:
-            mailbox, uid = await store.messages.append(
-                self.account.id, name, blob, flags=flags, internal_date=date, parse=parse_json
-            )
+            for message in messages:
+                writer = command.take_spooled(message.literal_index)
+                if writer is not None:
+                    blobs.append(await store.finish_writer(writer))
+                elif not message.data:
+                    raise _EmptyMessage
+                else:  # in memory: written, parsed and linked in one worker-thread call
+                    blobs.append(message.data)
+            added = await self._append(name, messages, blobs)
+        except _EmptyMessage:
+            _remove_quietly(store, blobs)
+            return b"NO Empty message"
         except NotFound:
-            _remove_quietly(store, blob)
+            _remove_quietly(store, blobs)
             return b"NO [TRYCREATE] No such mailbox"
         except BaseException:
-            _remove_quietly(store, blob)
+            _remove_quietly(store, blobs)
             raise
+        mailbox, uids = added
         view = self.selected
         if view is not None and view.mailbox.id == mailbox.id:  # RFC 3501 6.3.11: EXISTS now
-            bits, keywords = split_flags(flags)
-            view.note_own_append(MessageState(uid, bits, keywords, mailbox.highestmodseq))
-        return b"OK [APPENDUID %d %d] APPEND completed" % (mailbox.uidvalidity, uid)
+            for message, (uid, modseq) in zip(messages, uids, strict=True):
+                bits, keywords = split_flags(message.flags)
+                view.note_own_append(MessageState(uid, bits, keywords, modseq))
+        uid_set = format_sequence([uid for uid, _ in uids])
+        return b"OK [APPENDUID %d %s] APPEND completed" % (mailbox.uidvalidity, uid_set)
+
+    async def _append(
+        self, name: str, messages: list[AppendMessage], blobs: list[Any]
+    ) -> tuple[Any, list[tuple[int, int]]]:
+        store = self.factory.store
+        if len(messages) == 1:
+            [message], [blob] = messages, blobs
+            mailbox, uid = await store.messages.append(
+                self.account.id,
+                name,
+                blob,
+                flags=message.flags,
+                internal_date=message.date,
+                parse=parse_json,
+            )
+            return mailbox, [(uid, mailbox.highestmodseq)]
+        items = [
+            AppendItem(blob, tuple(m.flags), m.date)
+            for m, blob in zip(messages, blobs, strict=True)
+        ]
+        return await store.messages.append_many(self.account.id, name, items, parse=parse_json)
 
 
-def _remove_quietly(store: Any, blob: Any) -> None:
-    if isinstance(blob, bytes):  # nothing was left on disk
-        return
-    with contextlib.suppress(OSError):
-        store.blobs.remove_incoming(blob.path)
+class _EmptyMessage(Exception):
+    """An APPEND message literal of zero bytes."""
+
+
+@attrs.frozen
+class AppendMessage:
+    """One message of an APPEND: flags, date, the literal's bytes (empty when spooled)
+    and which literal of the command it was."""
+
+    flags: list[str]
+    date: datetime | None
+    data: bytes
+    literal_index: int
+
+
+def parse_append(args: list[Token]) -> tuple[str, list[AppendMessage]]:
+    """``mailbox 1*([SP flag-list] [SP date-time] SP literal)`` (RFC 3502): the mailbox
+    name and each message; ImapSyntaxError (BAD) for anything else."""
+    if len(args) < 2:
+        raise ImapSyntaxError("APPEND takes a mailbox, optional flags and date, a message")
+    name = decode_mailbox(args[0])
+    literals = 1 if isinstance(args[0], String) and args[0].literal else 0
+    messages: list[AppendMessage] = []
+    flags: list[str] | None = None
+    date: datetime | None = None
+    for token in args[1:]:
+        if isinstance(token, String) and token.literal:
+            messages.append(AppendMessage(flags or [], date, bytes(token.value), literals))
+            literals += 1
+            flags, date = None, None
+        elif isinstance(token, ParenList) and flags is None and date is None:
+            flags = flags_argument([token])
+        elif isinstance(token, String) and date is None:
+            date = parse_date(token)
+        else:
+            raise ImapSyntaxError("Invalid APPEND arguments")
+    if not messages or flags is not None or date is not None:
+        raise ImapSyntaxError("Each APPEND message must end with a literal")
+    if len(messages) > MAX_MULTIAPPEND:
+        raise ImapSyntaxError("Too many messages in one APPEND")
+    return name, messages
+
+
+def _remove_quietly(store: Any, blobs: list[Any]) -> None:
+    for blob in blobs:
+        if isinstance(blob, bytes):  # nothing was left on disk
+            continue
+        with contextlib.suppress(OSError):
+            store.blobs.remove_incoming(blob.path)
 
 
 def _text(token: Token) -> str:

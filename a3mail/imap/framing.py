@@ -5,8 +5,9 @@ at a time (tag, name, argument bytes with literals inline), only when the sessio
 for it, so commands run strictly one after another.  A synchronizing literal ``{n}`` is
 answered with ``+`` only when the session is ready to read it and only if *n* is within
 the limit (a refused literal is never read, so ``{4294967296}`` costs nothing); LITERAL+
-``{n+}`` literals are read without asking.  The message literal of an APPEND larger than
-``spool_threshold`` goes straight into a file (a store blob writer), not memory.
+``{n+}`` literals are read without asking.  Each message literal of an APPEND (several
+with MULTIAPPEND) larger than ``spool_threshold`` goes straight into a file of its own (a
+store blob writer), not memory.
 """
 
 from __future__ import annotations
@@ -22,6 +23,16 @@ _TAG = re.compile(rb"^[\x21-\x7e]+$")
 LINE_TOO_LONG = object()
 
 
+@attrs.frozen
+class Spooled:
+    """An APPEND literal written to a file while it arrived: the *index*-th literal of the
+    command (from 0), its *size*, and the blob *writer* holding it."""
+
+    index: int
+    size: int
+    writer: Any  # a3mail.store.blobs.BlobWriter
+
+
 @attrs.define
 class Command:
     """One complete command.  ``args`` holds literals inline (``{n}\\r\\n`` + bytes); a
@@ -30,8 +41,21 @@ class Command:
     tag: bytes
     name: bytes
     args: bytes
-    spooled: Any = None  # a3mail.store.blobs.BlobWriter
-    spooled_size: int = 0
+    spooled: list[Spooled] = attrs.field(factory=list)
+
+    def take_spooled(self, index: int) -> Any:
+        """The writer of the *index*-th literal if it was spooled (then it is the caller's
+        to finish or abort), else None."""
+        for entry in self.spooled:
+            if entry.index == index:
+                self.spooled.remove(entry)
+                return entry.writer
+        return None
+
+    def abort_spooled(self) -> None:
+        """Abort the writers nobody took (their files are removed)."""
+        while self.spooled:
+            self.spooled.pop().writer.abort()
 
 
 @attrs.frozen
@@ -69,8 +93,8 @@ class CommandReader:
         self._parts: list[bytes] = []
         self._size = 0
         self._literal_left: int | None = None
-        self._writer: Any = None
-        self._spooled_size = 0
+        self._literals = 0  # literals of this command so far
+        self._spooled: list[Spooled] = []
         self._spooling_now = False
 
     def feed(self, data: bytes) -> None:
@@ -91,9 +115,9 @@ class CommandReader:
         self.abort()
 
     def abort(self) -> None:
-        """Drop the command being assembled (and its spool file)."""
-        if self._writer is not None:
-            self._writer.abort()
+        """Drop the command being assembled (and its spool files)."""
+        for entry in self._spooled:
+            entry.writer.abort()
         self._reset()
 
     def next_line(self) -> bytes | object | None:
@@ -150,10 +174,8 @@ class CommandReader:
             match = _LITERAL.search(segment)
             if match is None:
                 self._parts.append(segment)
-                command = Command(
-                    self._tag, self._name, b"".join(self._parts), self._writer, self._spooled_size
-                )
-                self._writer = None
+                command = Command(self._tag, self._name, b"".join(self._parts), self._spooled)
+                self._spooled = []
                 self._reset()
                 return command
             refusal = self._start_literal(segment, match, continuation, spool)
@@ -184,7 +206,7 @@ class CommandReader:
         size = int(match.group(1))
         synchronizing = not match.group(2)
         is_append = self._name == b"APPEND"
-        spooling = is_append and size > self.limits.spool_threshold and self._writer is None
+        spooling = is_append and size > self.limits.spool_threshold
         limit = self.limits.max_append if is_append else self.limits.max_literal
         in_memory = 0 if spooling else size
         tag = self._tag
@@ -195,12 +217,12 @@ class CommandReader:
             return Refusal(tag, b"NO [TOOBIG] Literal too large")
         head = segment[: match.start()]
         if spooling:
-            self._writer = spool()
-            self._spooled_size = size
+            self._spooled.append(Spooled(self._literals, size, spool()))
             self._spooling_now = True
             self._parts.append(head + b"{0}\r\n")
         else:
             self._parts.append(head + b"{%d}\r\n" % size)
+        self._literals += 1
         self._size += len(segment) + in_memory
         self._literal_left = size
         if synchronizing:
@@ -214,7 +236,7 @@ class CommandReader:
         if self._spooling_now:
             take = min(left, len(self.buffer))
             if take:
-                self._writer.write(bytes(self.buffer[:take]))
+                self._spooled[-1].writer.write(bytes(self.buffer[:take]))
                 del self.buffer[:take]
                 left -= take
             self._literal_left = left

@@ -310,8 +310,7 @@ class IMAPServer(imap4.IMAP4Server, AuthCommands, MailboxCommands, SelectedComma
                 self.factory.metrics.command(
                     PROTOCOL_NAME, command.name.decode("ascii"), time.perf_counter() - started
                 )
-            if command.spooled is not None:
-                command.spooled.abort()  # no-op once finished and delivered
+            command.abort_spooled()  # what the command did not take
 
     async def _call(
         self, handler: Handler, tag: bytes, args: list[Token], command: framing.Command

@@ -201,11 +201,7 @@ class Messages:
         try:
             async with self.ctx.db.connection() as conn:
                 added = (await _add_messages(self.ctx, conn, linked, name, new))[account_id]
-                status = added["status"]
-                if status == "over_quota":
-                    raise OverQuota("mailbox quota exceeded")
-                if status != "delivered":
-                    raise NotFound("no such mailbox" if status == "no_mailbox" else "no account")
+                _raise_for_status(added["status"])
         except BaseException:
             await self.ctx.in_thread(self.ctx.blobs.remove, linked.values())
             raise
@@ -213,6 +209,67 @@ class Messages:
             int(added["mailbox_id"]), name, int(added["uidvalidity"]), int(added["modseq"])
         )
         return box, int(added["uid"])
+
+    @deferred
+    async def append_many(
+        self,
+        account_id: int,
+        mailbox: str,
+        items: Sequence[AppendItem],
+        *,
+        parse: Parser | None = None,
+    ) -> tuple[MailboxRef, builtins.list[tuple[int, int]]]:
+        """MULTIAPPEND (RFC 3502): append every item, in order, or none of them.
+
+        Returns the mailbox and each message's (UID, modseq).  The files are prepared in
+        one worker-thread call, then every row is added in ONE transaction, so the quota
+        counts them all and a failure (:class:`NotFound`, :class:`OverQuota`) leaves the
+        mailbox, the counters and the event bus untouched; the links are then removed.
+        Incoming blobs are consumed as by :meth:`append`.
+        """
+        name = normalize_mailbox(mailbox)
+        prepared = await self.ctx.in_thread(self._prepare_items, items, parse, account_id)
+        links = [path for _, linked, _ in prepared for path in linked.values()]
+        try:
+            async with self.ctx.db.transaction() as conn:
+                rows = []
+                for item, (values, linked, size) in zip(items, prepared, strict=True):
+                    bits, keywords = split_flags(item.flags)
+                    date = item.internal_date or now_local()
+                    new = _NewMessage(bits, keywords, date, size, values)
+                    row = (await _add_messages(self.ctx, conn, linked, name, new))[account_id]
+                    _raise_for_status(row["status"])
+                    rows.append(row)
+        except BaseException:
+            await self.ctx.in_thread(self.ctx.blobs.remove, links)
+            raise
+        last = rows[-1]
+        box = MailboxRef(
+            int(last["mailbox_id"]), name, int(last["uidvalidity"]), int(last["modseq"])
+        )
+        return box, [(int(r["uid"]), int(r["modseq"])) for r in rows]
+
+    def _prepare_items(
+        self, items: Sequence[AppendItem], parse: Parser | None, account_id: int
+    ) -> builtins.list[tuple[dict[str, Any], dict[int, str], int]]:
+        """In a worker thread: each item written (if in memory), parsed and linked into the
+        account's ``cur``; on a failure, the links made so far are removed."""
+        out: builtins.list[tuple[dict[str, Any], dict[int, str], int]] = []
+        try:
+            for item in items:
+                if isinstance(item.blob, bytes):
+                    values, linked = self._prepare_bytes(item.blob, None, parse, account_id)
+                    size = len(item.blob)
+                else:
+                    values, linked = self._prepare(
+                        item.blob.path, None, parse, [account_id], "cur", True
+                    )
+                    size = item.blob.size
+                out.append((values, linked, size))
+        except BaseException:
+            self.ctx.blobs.remove(path for _, linked, _ in out for path in linked.values())
+            raise
+        return out
 
     # -- copy and move -----------------------------------------------------------------------
 
@@ -445,6 +502,23 @@ class Messages:
 
 
 # -- helpers used inside transactions ---------------------------------------------------
+
+
+@attrs.frozen
+class AppendItem:
+    """One message of a MULTIAPPEND: the incoming file or the bytes, flags, date."""
+
+    blob: IncomingBlob | bytes
+    flags: tuple[str, ...] = ()
+    internal_date: datetime | None = None
+
+
+def _raise_for_status(status: str) -> None:
+    """OverQuota / NotFound for an ``a3mail_add_message`` status other than delivered."""
+    if status == "over_quota":
+        raise OverQuota("mailbox quota exceeded")
+    if status != "delivered":
+        raise NotFound("no such mailbox" if status == "no_mailbox" else "no account")
 
 
 @attrs.frozen

@@ -126,7 +126,7 @@ class FramingTests(unittest.TestCase):
         command = reader.next_command(lambda: None, Writer)
         self.assertEqual(command.args, b"INBOX {0}\r\n")
         self.assertEqual(b"".join(written), b"01234567890123456789")
-        self.assertEqual(command.spooled_size, 20)
+        self.assertEqual([(s.index, s.size) for s in command.spooled], [(0, 20)])
         self.assertLess(len(reader.buffer), 10)
 
     def test_missing_tag(self):

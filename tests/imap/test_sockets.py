@@ -127,6 +127,42 @@ class ImaplibTests(SocketTestCase):
         self.assertIn(b"* 1 EXPUNGE\r\n", pushed)
         self.assertIn(b"c OK IDLE terminated\r\n", pushed)
 
+    async def test_multiappend_with_synchronizing_literals_over_a_socket(self):
+        """Each ``{n}`` waits for the server's ``+`` over a real connection; imaplib then
+        sees both messages."""
+        port = self.ports["imap"]
+        second = MESSAGE.replace(b"hello", b"second")
+
+        def client() -> tuple[bytes, Any]:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            reader = sock.makefile("rb")
+            reader.readline()
+            sock.sendall(f'a LOGIN {USER} "{PASSWORD}"\r\n'.encode())
+            reader.readline()
+            sock.sendall(b"b APPEND INBOX (\\Seen) {%d}\r\n" % len(MESSAGE))
+            first_go = reader.readline()
+            sock.sendall(MESSAGE + b" {%d}\r\n" % len(second))
+            second_go = reader.readline()
+            sock.sendall(second + b"\r\n")
+            done = reader.readline()
+            sock.close()
+            imap = imaplib.IMAP4("127.0.0.1", port, timeout=10)
+            imap.login(USER, PASSWORD)
+            imap.select("INBOX")
+            fetched = imap.fetch("1:*", "(FLAGS BODY.PEEK[])")
+            imap.logout()
+            return first_go + second_go + done, fetched
+
+        answers, fetched = await in_thread(client)
+        self.assertRegex(
+            answers, rb"^\+ .*\r\n\+ .*\r\nb OK \[APPENDUID \d+ 1:2\] APPEND completed\r\n$"
+        )
+        status, data = fetched
+        self.assertEqual(status, "OK")
+        bodies = [part[1] for part in data if isinstance(part, tuple)]
+        self.assertEqual(bodies, [MESSAGE, second])
+        self.assertIn(b"\\Seen", data[0][0])
+
     async def test_qresync_resynchronises_an_imaplib_client(self):
         """A client that knew the mailbox at some MODSEQ comes back with QRESYNC: imaplib
         gets the expunged UID as VANISHED (EARLIER) and the changed flags as FETCH."""
