@@ -18,10 +18,9 @@ from a3mail.imap.fetchfast import compile_fetch
 from a3mail.imap.fetchrender import FileRange, render_fetch
 from a3mail.imap.fetchspec import parse_fetch_items
 from a3mail.imap.qresync import expunged_in, parse_fetch_modifiers, vanished_line
-from a3mail.imap.searchspec import uid_ranges
 from a3mail.imap.session import SessionAPI
-from a3mail.imap.tokens import Atom, ImapSyntaxError, Token
-from a3mail.imap.wire import parse_sequence_set
+from a3mail.imap.tokens import ImapSyntaxError, Token
+from a3mail.imap.wire import Ranges, is_saved_result, number_ranges, parse_sequence_set
 from a3mail.logs import get_logger
 
 log = get_logger(__name__)
@@ -163,9 +162,9 @@ class FetchCommands(SessionAPI):
         view = self.view()
         if vanished:  # RFC 7162 3.2.6: the set's UIDs expunged since, before the FETCHes
             assert changed_since is not None
-            known = (
-                list(uid_ranges(self.saved_uids))
-                if isinstance(args[0], Atom) and args[0].value == b"$"
+            known: Ranges = (
+                list(number_ranges(self.saved_uids))
+                if is_saved_result(args[0])
                 else parse_sequence_set(args[0])
             )
             gone = await expunged_in(self.factory.store, view, changed_since, known)

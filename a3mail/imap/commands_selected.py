@@ -22,6 +22,7 @@ from a3mail.imap.wire import (
     flag_list,
     flags_argument,
     format_sequence,
+    is_saved_result,
     number,
     parse_sequence_set,
     resolve_sequence,
@@ -49,7 +50,7 @@ class SelectedCommands(FetchCommands):
         """The UIDs a sequence set (or UID set) names, ascending; ``$`` names the saved
         search result's messages that are still in the mailbox (RFC 5182)."""
         view = self.view()
-        if isinstance(token, Atom) and token.value == b"$":
+        if is_saved_result(token):
             return [uid for uid in self.saved_uids if uid in view]
         ranges = parse_sequence_set(token)
         if uid_mode:

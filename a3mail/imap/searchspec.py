@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import attrs
 
 from a3mail.imap.tokens import Atom, ImapSyntaxError, ParenList, String, Token
+from a3mail.imap.wire import number_ranges
 from a3mail.store.searchkeys import (
     AgeKey,
     All,
@@ -60,7 +61,6 @@ __all__ = [
     "parse_search",
     "parse_sequence_set",
     "seq_ranges_to_uids",
-    "uid_ranges",
 ]
 
 #: Charsets accepted in ``CHARSET`` (the BADCHARSET response lists them).
@@ -131,7 +131,7 @@ def _keys(key: Key) -> list[Key]:
 
 def _resolve(key: Key, uids: Sequence[int], saved: Sequence[int] = ()) -> Key:
     if isinstance(key, SavedKey):
-        return UidKey(uid_ranges(saved))
+        return UidKey(tuple(number_ranges(saved)))
     if isinstance(key, SequenceKey):
         return UidKey(seq_ranges_to_uids(key.ranges, uids))
     if isinstance(key, UidKey) and uids:
@@ -146,17 +146,6 @@ def _resolve(key: Key, uids: Sequence[int], saved: Sequence[int] = ()) -> Key:
     if isinstance(key, And):
         return And(tuple(_resolve(k, uids, saved) for k in key.keys))
     return key
-
-
-def uid_ranges(uids: Sequence[int]) -> tuple[Range, ...]:
-    """Ascending UIDs as ranges, consecutive ones merged: ``[1, 2, 3, 7]`` -> (1, 3), (7, 7)."""
-    out: list[tuple[int, int]] = []
-    for uid in uids:
-        if out and uid == out[-1][1] + 1:
-            out[-1] = (out[-1][0], uid)
-        else:
-            out.append((uid, uid))
-    return tuple(out)
 
 
 def seq_ranges_to_uids(ranges: Sequence[Range], uids: Sequence[int]) -> tuple[Range, ...]:

@@ -53,7 +53,7 @@ class SelectedMailbox:
         # UIDs whose flags another change touched -> that change's modseq (None: unknown).
         self._flag_uids: dict[int, int | None] = {}
         # ... and their new state when the change's event carried it (no read needed).
-        self._flag_states: dict[int, tuple[int, tuple[str, ...], int]] = {}
+        self._flag_states: dict[int, MessageState] = {}
         self._added = False  # messages were added that must be read from the index
         # messages added elsewhere whose event said all the view needs (no read), by UID
         self._announced: dict[int, MessageState] = {}
@@ -272,16 +272,13 @@ class SelectedMailbox:
         if self.on_change is not None:
             self.on_change()
 
-    def _update_announced(
-        self, uids: list[int], states: dict[int, tuple[int, tuple[str, ...], int]]
-    ) -> None:
+    def _update_announced(self, uids: list[int], states: dict[int, MessageState]) -> None:
         """Flags changed of messages announced but not yet in the view: take their new
         state, or read them if the event did not carry it."""
         for uid in uids:
             if uid in self._announced:
                 if uid in states:
-                    bits, keywords, modseq = states[uid]
-                    self._announced[uid] = MessageState(uid, bits, keywords, modseq)
+                    self._announced[uid] = states[uid]
                 else:
                     del self._announced[uid]
                     self._added = True
@@ -299,15 +296,20 @@ class SelectedMailbox:
         command, without waiting for its event.  Taken as is when it is the next UID the
         view expects; if its UID leaves a gap (another session's message whose event is
         still on its way), everything new is read instead, so that none is skipped."""
-        expected = max(self.uidnext, max(self._announced, default=0) + 1)
+        expected = self._next_uid
         if state.uid == expected:
             self._announced[state.uid] = state
         elif state.uid > expected:
             self._added = True
 
+    @property
+    def _next_uid(self) -> int:
+        """The UID the view expects next: past what it holds and what was announced."""
+        return max(self.uidnext, max(self._announced, default=0) + 1)
+
     def note_possible_change(self, mailbox: Mailbox) -> None:
         """Compare a fresh mailbox row with the view (in case an event is still on its way)."""
-        if mailbox.uidnext > max(self.uidnext, max(self._announced, default=0) + 1):
+        if mailbox.uidnext > self._next_uid:
             self._added = True
         if mailbox.message_count < len(self.uids) - len(self._expunged):
             self._resync = True
@@ -363,13 +365,13 @@ class SelectedMailbox:
         self,
         uids: list[int],
         condstore: bool,
-        known: dict[int, tuple[int, tuple[str, ...], int]] | None = None,
+        known: dict[int, MessageState] | None = None,
     ) -> list[bytes]:
         """``FETCH (FLAGS ..)`` lines for messages whose flags changed, in UID order: from
         the states the events carried (*known*), the others read from the index."""
         if not uids:
             return []
-        states = dict(known or {})
+        states = {uid: (s.flags, s.keywords, s.modseq) for uid, s in (known or {}).items()}
         unknown = [u for u in uids if u not in states]
         if unknown:
             for info in await self.load_infos(unknown):
@@ -421,36 +423,35 @@ class SelectedMailbox:
                 self._flag_uids[info.uid] = None
 
 
-def _event_states(raw: Any, modseq: int | None) -> dict[int, tuple[int, tuple[str, ...], int]]:
+def _state(uid: Any, flags: Any, keywords: Any, modseq: Any) -> MessageState | None:
+    """A message's state as an event gave it, if every part has its type; None otherwise
+    (the message is then read from the index)."""
+    if (
+        isinstance(uid, int)
+        and isinstance(flags, int)
+        and isinstance(modseq, int)
+        and isinstance(keywords, list)
+        and all(isinstance(k, str) for k in keywords)
+    ):
+        return MessageState(uid, flags, tuple(keywords), modseq)
+    return None
+
+
+def _event_states(raw: Any, modseq: int | None) -> dict[int, MessageState]:
     """The new states a ``flags.changed`` event carried (``[[uid, flags, [keywords]], ..]``,
-    all of the event's modseq), by UID; entries not of that shape are left out (those
-    messages are read instead)."""
-    if modseq is None or not isinstance(raw, list):
+    all of the event's modseq), by UID; entries not of that shape are left out."""
+    if not isinstance(raw, list):
         return {}
-    out = {}
-    for entry in raw:
-        if (
-            isinstance(entry, list)
-            and len(entry) == 3
-            and isinstance(entry[0], int)
-            and isinstance(entry[1], int)
-            and isinstance(entry[2], list)
-            and all(isinstance(k, str) for k in entry[2])
-        ):
-            out[entry[0]] = (entry[1], tuple(entry[2]), modseq)
-    return out
+    states = (
+        _state(entry[0], entry[1], entry[2], modseq)
+        if isinstance(entry, list) and len(entry) == 3
+        else None
+        for entry in raw
+    )
+    return {state.uid: state for state in states if state is not None}
 
 
 def _added_state(data: dict[str, Any]) -> MessageState | None:
     """A ``message.added`` event's message as the view keeps it, if the event says all of
-    it (UID, modseq, flags, keywords); None otherwise (the message is then read)."""
-    uid, modseq, flags, keywords = (data.get(k) for k in ("uid", "modseq", "flags", "keywords"))
-    if not (
-        isinstance(uid, int)
-        and isinstance(modseq, int)
-        and isinstance(flags, int)
-        and isinstance(keywords, list)
-        and all(isinstance(k, str) for k in keywords)
-    ):
-        return None
-    return MessageState(uid, flags, tuple(keywords), modseq)
+    it (UID, flags, keywords, modseq)."""
+    return _state(data.get("uid"), data.get("flags"), data.get("keywords"), data.get("modseq"))

@@ -195,20 +195,28 @@ def resolve_uids(ranges: Ranges, uids: Sequence[int]) -> list[int]:
     return sorted(chosen)
 
 
+def number_ranges(numbers: Iterable[int]) -> list[tuple[int, int]]:
+    """Ascending numbers as ranges, consecutive ones merged: 1 2 3 7 -> (1, 3), (7, 7)."""
+    out: list[tuple[int, int]] = []
+    for n in numbers:
+        if out and n == out[-1][1] + 1:
+            out[-1] = (out[-1][0], n)
+        else:
+            out.append((n, n))
+    return out
+
+
 def format_sequence(numbers: Iterable[int]) -> bytes:
     """Compact ``1:3,5`` form of ascending numbers."""
-    out: list[bytes] = []
-    start = prev = -2
-    for n in numbers:
-        if n == prev + 1:
-            prev = n
-            continue
-        if start >= 0:
-            out.append(b"%d" % start if start == prev else b"%d:%d" % (start, prev))
-        start = prev = n
-    if start >= 0:
-        out.append(b"%d" % start if start == prev else b"%d:%d" % (start, prev))
-    return b",".join(out)
+    return b",".join(
+        b"%d" % first if first == last else b"%d:%d" % (first, last)
+        for first, last in number_ranges(numbers)
+    )
+
+
+def is_saved_result(token: Token) -> bool:
+    """Whether a sequence-set argument is ``$``, the saved search result (RFC 5182)."""
+    return isinstance(token, Atom) and token.value == b"$"
 
 
 @functools.cache
