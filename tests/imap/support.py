@@ -45,6 +45,18 @@ class ImapTestCase(SessionTestCase[IMAPServer, IMAPFactory]):
         [result] = await self.store.messages.deliver(blob, [to], parse=parse_json)
         return int(result.uid)
 
+    def count_calls(self, owner: Any, name: str) -> list[Any]:
+        """Every call of *owner.name* from now on (e.g. what a view reads from the index)."""
+        calls: list[Any] = []
+        original = getattr(owner, name)
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            calls.append(args)
+            return original(*args, **kwargs)
+
+        self.patch(owner, name, counting)
+        return calls
+
     def connected(self, proto: IMAPServer) -> None:
         """Close each session at cleanup (no dirty reactor)."""
         self.addCleanup(self._drop, proto)

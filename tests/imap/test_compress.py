@@ -3,14 +3,13 @@ input, corrupt streams, and bounded memory for input that inflates enormously.""
 
 from __future__ import annotations
 
-import socket
 import zlib
 from typing import Any
 
 from a3mail.imap import server as imap_server
 from a3mail.imap.states import State
 from tests.imap.support import MESSAGE, PASSWORD, ImapTestCase, tagged
-from tests.imap.test_sockets import USER, SocketTestCase
+from tests.imap.test_sockets import USER, SocketTestCase, raw_login
 from tests.store.helpers import in_thread
 
 
@@ -101,10 +100,7 @@ class CompressSocketTests(SocketTestCase):
         port = self.ports["imap"]
 
         def client() -> bytes:
-            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-            reader = sock.makefile("rb")
-            reader.readline()
-            sock.sendall(f'a LOGIN {USER} "{PASSWORD}"\r\nb COMPRESS DEFLATE\r\n'.encode())
+            sock, reader = raw_login(port, b"b COMPRESS DEFLATE\r\n")
             line = b""
             while not line.startswith(b"b "):
                 line = reader.readline()

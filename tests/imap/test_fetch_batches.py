@@ -4,7 +4,6 @@ written together; big messages still streamed; one unreadable file spoils nothin
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -61,14 +60,7 @@ class BatchedFetchTests(ImapTestCase):
         for body in bodies:
             await self.deliver(body)
         proto = await self.session()
-        reads: list[Any] = []
-        original = self.store.messages.read_many
-
-        def counting(infos, lengths=None):
-            reads.append(len(infos))
-            return original(infos, lengths)
-
-        self.patch(self.store.messages, "read_many", counting)
+        reads = self.count_calls(self.store.messages, "read_many")
         writes: list[bytes] = []
         write = proto.transport.write
         self.patch(proto.transport, "write", lambda data: (writes.append(data), write(data)))
@@ -78,7 +70,7 @@ class BatchedFetchTests(ImapTestCase):
                 b"* %d FETCH (UID %d BODY[] {%d}\r\n%s)\r\n" % (n, n, len(body), body), out
             )
         self.assertEqual(tagged(out, b"a"), b"OK FETCH completed")
-        self.assertEqual(reads, [6])
+        self.assertEqual([len(infos) for infos, _lengths in reads], [6])
         self.assertEqual(len(writes), 2)  # the responses, then the tagged line
 
     async def test_a_header_sync_reads_only_the_headers(self):
@@ -89,19 +81,12 @@ class BatchedFetchTests(ImapTestCase):
         for body in bodies:
             await self.deliver(body)
         proto = await self.session()
-        reads: list[Any] = []
-        original = self.store.messages.read_many
-
-        def spying(infos, lengths=None):
-            reads.append(lengths)
-            return original(infos, lengths)
-
-        self.patch(self.store.messages, "read_many", spying)
+        reads = self.count_calls(self.store.messages, "read_many")
         out = await self.send(
             proto, b"a FETCH 1:* (BODY.PEEK[HEADER.FIELDS (Subject)] BODY.PEEK[HEADER])\r\n"
         )
         headers = [data[: data.index(b"\r\n\r\n") + 4] for data in bodies]
-        self.assertEqual(reads, [[len(h) for h in headers]])
+        self.assertEqual([lengths for _infos, lengths in reads], [[len(h) for h in headers]])
         for n, header in enumerate(headers, start=1):
             subject = b"Subject: note %d\r\n\r\n" % n
             self.assertIn(

@@ -10,7 +10,7 @@ import re
 import shutil
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from twisted.trial.unittest import SkipTest
 
@@ -20,6 +20,16 @@ from tests.store.helpers import in_thread
 from tests.support.sockets import LoopbackListeners
 
 USER = "alice@example.com"
+
+
+def raw_login(port: int, then: bytes = b"") -> tuple[socket.socket, BinaryIO]:
+    """A raw client connected to *port*, past the greeting, that has sent LOGIN (and
+    *then*); the caller reads the answers from the returned reader."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    reader = sock.makefile("rb")
+    reader.readline()
+    sock.sendall(f'a LOGIN {USER} "{PASSWORD}"\r\n'.encode() + then)
+    return sock, reader
 
 
 class SocketTestCase(LoopbackListeners, ImapTestCase):
@@ -99,10 +109,7 @@ class ImaplibTests(SocketTestCase):
         port = self.ports["imap"]
 
         def idler() -> bytes:
-            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-            reader = sock.makefile("rb")
-            reader.readline()
-            sock.sendall(f'a LOGIN {USER} "{PASSWORD}"\r\nb SELECT INBOX\r\nc IDLE\r\n'.encode())
+            sock, reader = raw_login(port, b"b SELECT INBOX\r\nc IDLE\r\n")
             seen = b""
             while not seen.endswith(b"+ idling\r\n"):
                 seen += reader.readline()
@@ -134,10 +141,7 @@ class ImaplibTests(SocketTestCase):
         second = MESSAGE.replace(b"hello", b"second")
 
         def client() -> tuple[bytes, Any]:
-            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-            reader = sock.makefile("rb")
-            reader.readline()
-            sock.sendall(f'a LOGIN {USER} "{PASSWORD}"\r\n'.encode())
+            sock, reader = raw_login(port)
             reader.readline()
             sock.sendall(b"b APPEND INBOX (\\Seen) {%d}\r\n" % len(MESSAGE))
             first_go = reader.readline()

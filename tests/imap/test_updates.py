@@ -58,18 +58,6 @@ class UpdateTests(ImapTestCase):
         out = await self.send(first, b"g FETCH 1 UID\r\n")
         self.assertIn(b"* 1 FETCH (UID 2)", out)
 
-    def count_calls(self, owner: Any, name: str) -> list[Any]:
-        """Every call of *owner.name* from now on (e.g. what a view reads from the index)."""
-        calls: list[Any] = []
-        original = getattr(owner, name)
-
-        def counting(*args: Any, **kwargs: Any) -> Any:
-            calls.append(args)
-            return original(*args, **kwargs)
-
-        self.patch(owner, name, counting)
-        return calls
-
     async def test_flags_changed_elsewhere_are_applied_from_the_event(self):
         """The event carries the new flags: the other session reports them without reading
         the messages back."""
