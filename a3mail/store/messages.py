@@ -185,30 +185,18 @@ class Messages:
         given as bytes: it is then written, fsynced, parsed and linked in one worker-thread
         call.
         """
-        bits, keywords = split_flags(flags)
         name = normalize_mailbox(mailbox)
-        if isinstance(blob, bytes):
-            size = len(blob)
-            values, linked = await self.ctx.in_thread(
-                self._prepare_bytes, blob, parsed, parse, account_id
-            )
-        else:
-            size = blob.size
-            values, linked = await self.ctx.in_thread(
-                self._prepare, blob.path, parsed, parse, [account_id], "cur", True
-            )
-        new = _NewMessage(bits, keywords, internal_date or now_local(), size, values)
+        values, linked, size = await self.ctx.in_thread(
+            self._prepare_one, blob, parsed, parse, account_id
+        )
+        new = _new_message(flags, internal_date, size, values)
         try:
             async with self.ctx.db.connection() as conn:
-                added = (await _add_messages(self.ctx, conn, linked, name, new))[account_id]
-                _raise_for_status(added["status"])
+                added = await _append_row(self.ctx, conn, account_id, name, linked, new)
         except BaseException:
             await self.ctx.in_thread(self.ctx.blobs.remove, linked.values())
             raise
-        box = MailboxRef(
-            int(added["mailbox_id"]), name, int(added["uidvalidity"]), int(added["modseq"])
-        )
-        return box, int(added["uid"])
+        return _mailbox_ref(added, name), int(added["uid"])
 
     @deferred
     async def append_many(
@@ -234,20 +222,28 @@ class Messages:
             async with self.ctx.db.transaction() as conn:
                 rows = []
                 for item, (values, linked, size) in zip(items, prepared, strict=True):
-                    bits, keywords = split_flags(item.flags)
-                    date = item.internal_date or now_local()
-                    new = _NewMessage(bits, keywords, date, size, values)
-                    row = (await _add_messages(self.ctx, conn, linked, name, new))[account_id]
-                    _raise_for_status(row["status"])
-                    rows.append(row)
+                    new = _new_message(item.flags, item.internal_date, size, values)
+                    rows.append(await _append_row(self.ctx, conn, account_id, name, linked, new))
         except BaseException:
             await self.ctx.in_thread(self.ctx.blobs.remove, links)
             raise
-        last = rows[-1]
-        box = MailboxRef(
-            int(last["mailbox_id"]), name, int(last["uidvalidity"]), int(last["modseq"])
-        )
-        return box, [(int(r["uid"]), int(r["modseq"])) for r in rows]
+        return _mailbox_ref(rows[-1], name), [(int(r["uid"]), int(r["modseq"])) for r in rows]
+
+    def _prepare_one(
+        self,
+        blob: IncomingBlob | bytes,
+        parsed: Mapping[str, Any] | None,
+        parse: Parser | None,
+        account_id: int,
+    ) -> tuple[dict[str, Any], dict[int, str], int]:
+        """In a worker thread: an appended message (an incoming file, or bytes then written
+        first) parsed if asked and linked into the account's ``cur``, consumed; its index
+        values, its link and its size."""
+        if isinstance(blob, bytes):
+            values, linked = self._prepare_bytes(blob, parsed, parse, account_id)
+            return values, linked, len(blob)
+        values, linked = self._prepare(blob.path, parsed, parse, [account_id], "cur", True)
+        return values, linked, blob.size
 
     def _prepare_items(
         self, items: Sequence[AppendItem], parse: Parser | None, account_id: int
@@ -257,15 +253,7 @@ class Messages:
         out: builtins.list[tuple[dict[str, Any], dict[int, str], int]] = []
         try:
             for item in items:
-                if isinstance(item.blob, bytes):
-                    values, linked = self._prepare_bytes(item.blob, None, parse, account_id)
-                    size = len(item.blob)
-                else:
-                    values, linked = self._prepare(
-                        item.blob.path, None, parse, [account_id], "cur", True
-                    )
-                    size = item.blob.size
-                out.append((values, linked, size))
+                out.append(self._prepare_one(item.blob, None, parse, account_id))
         except BaseException:
             self.ctx.blobs.remove(path for _, linked, _ in out for path in linked.values())
             raise
@@ -513,12 +501,35 @@ class AppendItem:
     internal_date: datetime | None = None
 
 
-def _raise_for_status(status: str) -> None:
-    """OverQuota / NotFound for an ``a3mail_add_message`` status other than delivered."""
+def _new_message(
+    flags: Iterable[str], internal_date: datetime | None, size: int, values: dict[str, Any]
+) -> _NewMessage:
+    bits, keywords = split_flags(flags)
+    return _NewMessage(bits, keywords, internal_date or now_local(), size, values)
+
+
+async def _append_row(
+    ctx: StoreContext,
+    conn: Any,
+    account_id: int,
+    name: str,
+    linked: Mapping[int, str],
+    new: _NewMessage,
+) -> dict[str, Any]:
+    """Add an appended message's row (file already linked); its ``a3mail_add_message``
+    result, or OverQuota / NotFound for any status other than delivered."""
+    row = (await _add_messages(ctx, conn, linked, name, new))[account_id]
+    status = row["status"]
     if status == "over_quota":
         raise OverQuota("mailbox quota exceeded")
     if status != "delivered":
         raise NotFound("no such mailbox" if status == "no_mailbox" else "no account")
+    return row
+
+
+def _mailbox_ref(row: Mapping[str, Any], name: str) -> MailboxRef:
+    """The mailbox an ``a3mail_add_message`` row went into, as APPENDUID names it."""
+    return MailboxRef(int(row["mailbox_id"]), name, int(row["uidvalidity"]), int(row["modseq"]))
 
 
 @attrs.frozen
