@@ -305,7 +305,7 @@ class MailboxCommands(SessionAPI):
         self, name: str, messages: list[AppendMessage], blobs: list[Any]
     ) -> tuple[Any, list[tuple[int, int]]]:
         store = self.factory.store
-        if len(messages) == 1:
+        if len(messages) == 1:  # one statement, committed by itself (no BEGIN/COMMIT)
             [message], [blob] = messages, blobs
             mailbox, uid = await store.messages.append(
                 self.account.id,
